@@ -1,0 +1,445 @@
+//! The command line, as clap derive definitions only: this help text is the
+//! single source for `--help`, the man pages and the shell completions.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::patch::PatchFormat;
+
+const ABOUT: &str =
+    "Edit image metadata on Open Telekom Cloud IMS and OpenStack Glance with one PATCH request";
+
+const LONG_ABOUT: &str = "\
+Edit image metadata on Open Telekom Cloud IMS and any OpenStack Glance \
+(Images API v2) with PATCH /v2/images/{image_id}.
+
+An edit is one HTTP request: the 200 response is the whole image, which is \
+printed as a table or, with -o json, exactly as the server returned it. \
+IMAGE is an image ID, or a name that is looked up first.";
+
+const EXAMPLES: &str = "\
+Examples:
+  ims-patch rename 33ad552d-1149-471c-8190-ff6776174a00 ims_test01
+  ims-patch describe 33ad552d-1149-471c-8190-ff6776174a00 'Ubuntu 22.04 with CUDA'
+  ims-patch set-attr ims_test __os_bit=64 min_ram:=2048 protected=true
+  ims-patch unset-attr --ignore-missing ims_test __support_kvm
+  ims-patch show ims_test -o json --field name --field __os_version
+  ims-patch --dry-run rename ims_test ims_test01";
+
+const CONFIGURATION: &str = "\
+Configuration:
+  Every option can also come from a profile in the config file, TOML at \
+<user config dir>/ims-patch/config.toml (on Linux ~/.config/ims-patch/config.toml):
+
+    default_profile = \"otc\"
+
+    [profiles.otc]
+    endpoint = \"https://ims.eu-de.otc.t-systems.com\"
+    token_command = \"my-token-issuer --project eu-de\"
+
+  Profile keys: endpoint, token, token_file, token_command, patch_format, \
+output, timeout, cacert, insecure, allow_http. Precedence: flag, then \
+environment variable, then profile, then default.";
+
+const ENVIRONMENT: &str = "\
+Environment:
+  IMS_PATCH_ENDPOINT   the image service URL (as --endpoint)
+  IMS_PATCH_TOKEN      the token sent as X-Auth-Token (as --token)
+  IMS_PATCH_PROFILE    the profile to use (as --profile)
+  IMS_PATCH_CONFIG     the config file (as --config)
+  IMS_PATCH_PATCH_FORMAT, IMS_PATCH_OUTPUT, IMS_PATCH_TIMEOUT, \
+IMS_PATCH_CACERT, IMS_PATCH_INSECURE, IMS_PATCH_ALLOW_HTTP (as the options \
+of the same name)";
+
+/// The long help after the options: examples, configuration, environment
+/// and exit codes, also the extra sections of the man page.
+pub fn after_long_help() -> String {
+    [
+        EXAMPLES,
+        CONFIGURATION,
+        ENVIRONMENT,
+        crate::error::EXIT_CODES_HELP,
+    ]
+    .join("\n\n")
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ims-patch",
+    bin_name = "ims-patch",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_long_help = after_long_help(),
+    after_help = "Run 'ims-patch --help' for examples, configuration, environment and exit codes.",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that apply to every command; each may come before or after it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct GlobalArgs {
+    /// Image service URL, with or without a trailing /v2
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "IMS_PATCH_ENDPOINT",
+        help_heading = "Connection"
+    )]
+    pub endpoint: Option<String>,
+
+    /// Token sent as X-Auth-Token (prefer the environment or a profile's token_command)
+    #[arg(
+        long,
+        global = true,
+        value_name = "TOKEN",
+        env = "IMS_PATCH_TOKEN",
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub token: Option<String>,
+
+    /// Profile of the config file to use
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        env = "IMS_PATCH_PROFILE",
+        help_heading = "Connection",
+        add = clap_complete::ArgValueCandidates::new(crate::config::profile_candidates)
+    )]
+    pub profile: Option<String>,
+
+    /// Config file [default: <user config dir>/ims-patch/config.toml]
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "IMS_PATCH_CONFIG",
+        value_hint = clap::ValueHint::FilePath,
+        help_heading = "Connection"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Request timeout in seconds [default: 30]
+    #[arg(
+        long,
+        global = true,
+        value_name = "SECONDS",
+        env = "IMS_PATCH_TIMEOUT",
+        help_heading = "Connection"
+    )]
+    pub timeout: Option<f64>,
+
+    /// PEM file with the CA certificate(s) to trust for the endpoint
+    #[arg(
+        long,
+        global = true,
+        value_name = "PEM",
+        env = "IMS_PATCH_CACERT",
+        value_hint = clap::ValueHint::FilePath,
+        help_heading = "Connection"
+    )]
+    pub cacert: Option<PathBuf>,
+
+    /// Do not verify the server's TLS certificate (unsafe; prints a warning)
+    #[arg(
+        long,
+        global = true,
+        env = "IMS_PATCH_INSECURE",
+        help_heading = "Connection"
+    )]
+    pub insecure: bool,
+
+    /// Allow a plain http:// endpoint that is not on this machine
+    #[arg(
+        long,
+        global = true,
+        env = "IMS_PATCH_ALLOW_HTTP",
+        help_heading = "Connection"
+    )]
+    pub allow_http: bool,
+
+    /// PATCH body format and media type [default: v2.1]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FORMAT",
+        env = "IMS_PATCH_PATCH_FORMAT",
+        help_heading = "Request"
+    )]
+    pub patch_format: Option<PatchFormat>,
+
+    /// Print the request that would be sent and send no change
+    #[arg(long, global = true, help_heading = "Request")]
+    pub dry_run: bool,
+
+    /// Print each request and response status line on stderr (token redacted)
+    #[arg(short, long, global = true, help_heading = "Request")]
+    pub verbose: bool,
+
+    /// Output format of the image [default: table]
+    #[arg(
+        short,
+        long,
+        global = true,
+        value_name = "FORMAT",
+        env = "IMS_PATCH_OUTPUT",
+        help_heading = "Output"
+    )]
+    pub output: Option<OutputFormat>,
+
+    /// Show only this attribute (repeatable)
+    #[arg(
+        long = "field",
+        global = true,
+        value_name = "KEY",
+        help_heading = "Output"
+    )]
+    pub fields: Vec<String>,
+
+    /// Print nothing on success
+    #[arg(short, long, global = true, help_heading = "Output")]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    /// Two columns, Property and Value, keys sorted
+    #[default]
+    Table,
+    /// The image exactly as the server returned it, pretty-printed
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Rename an image (replace /name)
+    #[command(long_about = "\
+Rename an image: sends one PATCH with replace /name.
+
+Examples:
+  ims-patch rename 33ad552d-1149-471c-8190-ff6776174a00 ims_test01
+  ims-patch rename ims_test ims_test01 -o json")]
+    Rename(RenameArgs),
+
+    /// Set or clear the IMS description (__description)
+    #[command(long_about = "\
+Set the IMS description attribute __description (add /__description), or \
+remove it with --clear.
+
+Examples:
+  ims-patch describe 33ad552d-1149-471c-8190-ff6776174a00 'Ubuntu 22.04 base image'
+  ims-patch describe --clear 33ad552d-1149-471c-8190-ff6776174a00
+  ims-patch describe --clear --ignore-missing ims_test")]
+    Describe(DescribeArgs),
+
+    /// Set attributes, all in one atomic request
+    #[command(long_about = "\
+Set one or more attributes in one request: one add per pair, applied all or \
+nothing by the server.
+
+KEY=VALUE sends VALUE as text, except for the base attributes with a known \
+type, which it converts: min_ram and min_disk (whole numbers), protected and \
+os_hidden (true or false), visibility (public, private, shared, community) and \
+tags (a comma-separated list). KEY:=JSON sends a JSON value as it is.
+
+Examples:
+  ims-patch set-attr ims_test __os_bit=64 min_ram:=2048
+  ims-patch set-attr 33ad552d-1149-471c-8190-ff6776174a00 protected=true tags=gold,2024
+  ims-patch set-attr ims_test tags:='[\"a\",\"b\"]' hw_firmware_type=uefi")]
+    SetAttr(SetAttrArgs),
+
+    /// Remove attributes, all in one atomic request
+    #[command(long_about = "\
+Remove one or more custom attributes in one request (one remove per key). \
+Removing an attribute that is not set is a conflict (exit 6) unless \
+--ignore-missing is given, which reads the image first and skips the keys \
+that are not set (sending nothing if none is left).
+
+Examples:
+  ims-patch unset-attr ims_test __support_kvm __support_xen
+  ims-patch unset-attr --ignore-missing 33ad552d-1149-471c-8190-ff6776174a00 __support_kvm")]
+    UnsetAttr(UnsetAttrArgs),
+
+    /// Show an image
+    #[command(long_about = "\
+Show an image (GET /v2/images/{id}).
+
+Examples:
+  ims-patch show 33ad552d-1149-471c-8190-ff6776174a00
+  ims-patch show ims_test -o json --field __os_version")]
+    Show(ShowArgs),
+
+    /// Send an op list written in the v2.1 form, checked locally first
+    #[command(long_about = "\
+Send a list of operations written in the v2.1 form, read from FILE or from \
+standard input:
+
+  [{\"op\": \"replace\", \"path\": \"/name\", \"value\": \"ims_test01\"},
+   {\"op\": \"remove\", \"path\": \"/__support_xen\"}]
+
+The list is checked locally first. With --patch-format v2.0 it is sent in \
+the v2.0 form.
+
+Examples:
+  ims-patch patch ims_test --file ops.json
+  echo '[{\"op\":\"add\",\"path\":\"/__os_bit\",\"value\":\"64\"}]' | ims-patch patch ims_test")]
+    Patch(PatchArgs),
+
+    /// Run a local Images API v2 server to try ims-patch and test scripts on
+    #[command(long_about = "\
+Run a local Images API v2 server that behaves like OpenStack Glance, seeded \
+with example images (among them 33ad552d-1149-471c-8190-ff6776174a00, named \
+ims_test). It prints the export lines that point ims-patch at it and runs \
+until interrupted. With --token given on its command line, every request \
+without that X-Auth-Token is answered 401; without it any token is accepted. \
+With --journal, every request received is appended to a file as a JSON line, \
+to see exactly what a script sent.
+
+Examples:
+  ims-patch sandbox
+  ims-patch sandbox --port 9393 --state images.json --token s3cret
+  ims-patch sandbox --port 0 --journal requests.jsonl")]
+    Sandbox(SandboxArgs),
+
+    /// Generate shell completions or man pages
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    /// Image ID or name
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The new name (at most 255 characters)
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Remove the description instead of setting it
+    #[arg(long, conflicts_with = "text")]
+    pub clear: bool,
+    /// With --clear: succeed without a change when there is no description
+    #[arg(long, requires = "clear")]
+    pub ignore_missing: bool,
+    /// Image ID or name
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// The description
+    #[arg(value_name = "TEXT", required_unless_present = "clear")]
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SetAttrArgs {
+    /// Image ID or name
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Attributes to set: KEY=VALUE, or KEY:=JSON for a typed value
+    #[arg(value_name = "KEY=VALUE", required = true)]
+    pub pairs: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnsetAttrArgs {
+    /// Skip keys that are not set (reads the image first)
+    #[arg(long)]
+    pub ignore_missing: bool,
+    /// Image ID or name
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// Attributes to remove
+    #[arg(value_name = "KEY", required = true)]
+    pub keys: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Image ID or name
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PatchArgs {
+    /// Image ID or name
+    #[arg(value_name = "IMAGE")]
+    pub image: String,
+    /// File with the op list; - reads standard input
+    #[arg(long, short, value_name = "FILE", default_value = "-", value_hint = clap::ValueHint::FilePath)]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Port to listen on (0 picks a free one)
+    #[arg(long, default_value_t = 9292)]
+    pub port: u16,
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Keep the images in this JSON file across restarts (written atomically)
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub state: Option<PathBuf>,
+    /// Append every request received to FILE as a JSON line
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub journal: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: GenerateWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GenerateWhat {
+    /// Write the completion script for SHELL to standard output
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Write ims-patch.1 and one page per subcommand into DIR
+    Man {
+        #[arg(long, value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+        out_dir: PathBuf,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn long_help_has_examples_environment_and_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        for text in [
+            "Examples:",
+            "IMS_PATCH_ENDPOINT",
+            "IMS_PATCH_CONFIG",
+            "Exit status:",
+            "  8  server error",
+        ] {
+            assert!(help.contains(text), "{text}");
+        }
+    }
+}

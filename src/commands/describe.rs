@@ -1,0 +1,51 @@
+//! `describe IMAGE TEXT`: `add /__description`; `--clear` removes it.
+
+use serde_json::Value;
+
+use super::{run_edit, Context, Edit};
+use crate::cli::DescribeArgs;
+use crate::error::Result;
+use crate::patch::Op;
+
+/// The IMS description attribute.
+pub const KEY: &str = "__description";
+
+pub fn edit(args: &DescribeArgs) -> Edit {
+    match (&args.text, args.clear) {
+        (Some(text), false) => Edit::new(vec![Op::add(KEY, Value::String(text.clone()))]),
+        _ => Edit {
+            ops: vec![Op::remove(KEY)],
+            ignore_missing: args.ignore_missing,
+        },
+    }
+}
+
+pub fn run(ctx: &Context, args: &DescribeArgs) -> Result<()> {
+    run_edit(ctx, &args.image, edit(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args(text: Option<&str>, clear: bool, ignore_missing: bool) -> DescribeArgs {
+        DescribeArgs {
+            clear,
+            ignore_missing,
+            image: "i".into(),
+            text: text.map(String::from),
+        }
+    }
+
+    #[test]
+    fn sets_and_clears() {
+        assert_eq!(
+            edit(&args(Some("ims test"), false, false)).ops,
+            vec![Op::add("__description", json!("ims test"))]
+        );
+        let clear = edit(&args(None, true, true));
+        assert_eq!(clear.ops, vec![Op::remove("__description")]);
+        assert!(clear.ignore_missing);
+    }
+}

@@ -1,0 +1,162 @@
+//! `generate completions SHELL` and `generate man --out-dir DIR`: the shell
+//! completion scripts and man pages, both made from the clap definition.
+
+use std::io::Write;
+use std::path::Path;
+
+use clap::CommandFactory;
+use clap_complete::env::Shells;
+
+use crate::cli::{after_long_help, Cli, GenerateArgs, GenerateWhat};
+use crate::error::{Error, Result};
+
+pub fn run(args: &GenerateArgs) -> Result<()> {
+    match &args.what {
+        GenerateWhat::Completions { shell } => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&completion_script(*shell)?)?;
+            out.flush().map_err(Error::from)
+        }
+        GenerateWhat::Man { out_dir } => write_man_pages(out_dir),
+    }
+}
+
+/// The script that registers completion for `shell`. It asks the installed
+/// `ims-patch` for the candidates (`COMPLETE=SHELL ims-patch -- ...`), so
+/// it also completes profile names from the config file.
+pub fn completion_script(shell: clap_complete::Shell) -> Result<Vec<u8>> {
+    let name = shell.to_string();
+    let shells = Shells::builtins();
+    let completer = shells
+        .completer(&name)
+        .ok_or_else(|| Error::usage(format!("no completion support for '{name}'")))?;
+    let mut buf = Vec::new();
+    completer.write_registration("COMPLETE", "ims-patch", "ims-patch", "ims-patch", &mut buf)?;
+    Ok(buf)
+}
+
+/// Escapes text for a roff line.
+fn roff_text(line: &str) -> String {
+    let escaped = line.replace('\\', "\\e").replace('-', "\\-");
+    if escaped.starts_with('.') || escaped.starts_with('\'') {
+        format!("\\&{escaped}")
+    } else {
+        escaped
+    }
+}
+
+/// The sections of the long help after the options ("Examples:",
+/// "Environment:", "Exit status:", ...) as man page sections.
+fn extra_sections(text: &str) -> String {
+    let mut out = String::new();
+    for block in text.split("\n\n") {
+        let mut lines = block.lines();
+        let Some(first) = lines.next() else { continue };
+        if let Some(heading) = first.strip_suffix(':').filter(|h| !h.starts_with(' ')) {
+            let heading = match heading {
+                "Configuration" => "FILES".to_string(),
+                other => other.to_uppercase(),
+            };
+            out.push_str(&format!(".SH \"{heading}\"\n"));
+        } else {
+            out.push_str(".PP\n");
+            out.push_str(".nf\n");
+            out.push_str(&roff_text(first));
+            out.push('\n');
+            for line in lines {
+                out.push_str(&roff_text(line));
+                out.push('\n');
+            }
+            out.push_str(".fi\n");
+            continue;
+        }
+        out.push_str(".nf\n");
+        for line in lines {
+            out.push_str(&roff_text(line));
+            out.push('\n');
+        }
+        out.push_str(".fi\n");
+    }
+    out
+}
+
+/// Renders `ims-patch.1` and one page per visible subcommand.
+pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = Vec::new();
+
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut main = Vec::new();
+    man.render_title(&mut main)?;
+    man.render_name_section(&mut main)?;
+    man.render_synopsis_section(&mut main)?;
+    man.render_description_section(&mut main)?;
+    man.render_options_section(&mut main)?;
+    man.render_subcommands_section(&mut main)?;
+    main.extend_from_slice(extra_sections(&after_long_help()).as_bytes());
+    man.render_version_section(&mut main)?;
+    pages.push((man.get_filename(), main));
+
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let man = clap_mangen::Man::new(sub.clone());
+        let mut page = Vec::new();
+        man.render(&mut page)?;
+        pages.push((man.get_filename(), page));
+    }
+    Ok(pages)
+}
+
+fn write_man_pages(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::usage(format!("cannot create directory '{}': {e}", dir.display())))?;
+    for (name, page) in man_pages()? {
+        let path = dir.join(&name);
+        std::fs::write(&path, page)
+            .map_err(|e| Error::runtime(format!("cannot write '{}': {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn man_pages_have_the_required_sections() {
+        let pages = man_pages().unwrap();
+        let names: Vec<&str> = pages.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"ims-patch.1"));
+        assert!(names.contains(&"ims-patch-rename.1"));
+        assert!(names.contains(&"ims-patch-set-attr.1"));
+        assert!(!names.iter().any(|n| n.contains("generate")));
+        let main = String::from_utf8(pages[0].1.clone()).unwrap();
+        for section in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "OPTIONS",
+            "\"EXIT STATUS\"",
+            "\"ENVIRONMENT\"",
+            "\"EXAMPLES\"",
+        ] {
+            assert!(main.contains(&format!(".SH {section}")), "{section}");
+        }
+        assert!(main.contains("IMS_PATCH_TOKEN"));
+    }
+
+    #[test]
+    fn completion_scripts_name_the_fixed_binary() {
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+            clap_complete::Shell::Elvish,
+            clap_complete::Shell::PowerShell,
+        ] {
+            let script = String::from_utf8(completion_script(shell).unwrap()).unwrap();
+            assert!(script.contains("ims-patch"), "{shell}");
+            assert!(!script.contains("target/"), "{shell}");
+        }
+    }
+}

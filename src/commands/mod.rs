@@ -1,0 +1,261 @@
+//! The steps every command shares: resolving IMAGE (an ID or a name), running
+//! an edit (local checks, the reads it needs, one PATCH), printing the result.
+
+pub mod describe;
+pub mod generate;
+pub mod patch;
+pub mod rename;
+pub mod sandbox;
+pub mod set_attr;
+pub mod show;
+pub mod unset_attr;
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use serde_json::Value;
+
+use crate::client::Client;
+use crate::error::{Error, Kind, Result};
+use crate::output::{self, Style};
+use crate::patch::{is_core, Op, OpKind, PatchFormat, CORE};
+
+/// A connected client and how to print what it gets back.
+pub struct Context {
+    pub client: Client,
+    pub style: Style,
+}
+
+impl Context {
+    pub fn print(&self, image: &Value) -> Result<()> {
+        output::print_image(image, &self.style).map_err(Error::from)
+    }
+}
+
+/// Whether `image` is written as an image ID (a hyphenated UUID); anything
+/// else is taken as a name.
+pub fn is_image_id(image: &str) -> bool {
+    let bytes = image.as_bytes();
+    bytes.len() == 36
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => *b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// The image ID for `image` and, when a lookup by name was needed, the image
+/// itself as the lookup returned it.
+pub fn resolve(client: &Client, image: &str) -> Result<(String, Option<Value>)> {
+    if is_image_id(image) {
+        return Ok((image.to_string(), None));
+    }
+    if image.trim().is_empty() {
+        return Err(Error::usage(
+            "IMAGE cannot be empty; give an image ID or name",
+        ));
+    }
+    let mut found = client.find_by_name(image)?;
+    match found.len() {
+        0 => Err(
+            Error::new(Kind::NotFound, format!("no image is named '{image}'"))
+                .hint("IMAGE is an image ID or an exact name (names are case-sensitive)"),
+        ),
+        1 => {
+            let image = found.remove(0);
+            let id = image
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    Error::runtime("the image list answered an image without an \"id\"")
+                })?
+                .to_string();
+            Ok((id, Some(image)))
+        }
+        n => {
+            let ids: Vec<&str> = found
+                .iter()
+                .filter_map(|i| i.get("id").and_then(Value::as_str))
+                .collect();
+            Err(Error::usage(format!(
+                "{n} images are named '{image}': {}",
+                ids.join(", ")
+            ))
+            .hint("pass the ID of the one you mean"))
+        }
+    }
+}
+
+/// A change to one image, as a command built it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    pub ops: Vec<Op>,
+    /// Drop removes of attributes that are not set (needs a read first).
+    pub ignore_missing: bool,
+}
+
+impl Edit {
+    pub fn new(ops: Vec<Op>) -> Edit {
+        Edit {
+            ops,
+            ignore_missing: false,
+        }
+    }
+}
+
+/// The ops to send, given what is known to be set on the image: removes of
+/// missing keys are dropped with `ignore_missing` (and returned as skipped),
+/// and in v2.0, where `add` on an existing attribute is a conflict, adds of
+/// existing attributes become replaces.
+pub fn plan(
+    edit: &Edit,
+    present: &mut HashSet<String>,
+    format: PatchFormat,
+) -> (Vec<Op>, Vec<String>) {
+    let mut ops = Vec::with_capacity(edit.ops.len());
+    let mut skipped = Vec::new();
+    for op in &edit.ops {
+        let mut op = op.clone();
+        match op.kind {
+            OpKind::Remove => {
+                if edit.ignore_missing && !present.contains(&op.key) {
+                    skipped.push(op.key);
+                    continue;
+                }
+                present.remove(&op.key);
+            }
+            OpKind::Add => {
+                if format == PatchFormat::V20 && present.contains(&op.key) {
+                    op.kind = OpKind::Replace;
+                }
+                present.insert(op.key.clone());
+            }
+            OpKind::Replace => {
+                present.insert(op.key.clone());
+            }
+        }
+        ops.push(op);
+    }
+    (ops, skipped)
+}
+
+/// Whether sending `edit` needs the image's current attributes first.
+pub fn needs_read(edit: &Edit, format: PatchFormat) -> bool {
+    edit.ignore_missing
+        || (format == PatchFormat::V20
+            && edit
+                .ops
+                .iter()
+                .any(|op| op.kind == OpKind::Add && !is_core(&op.key)))
+}
+
+/// Checks, resolves, reads what must be read, and sends one PATCH.
+pub fn run_edit(ctx: &Context, image: &str, edit: Edit) -> Result<()> {
+    crate::patch::validate(&edit.ops)?;
+    let client = &ctx.client;
+    let format = client.settings().patch_format;
+    let (id, mut current) = resolve(client, image)?;
+    if needs_read(&edit, format) && current.is_none() {
+        current = Some(client.get_image(&id)?);
+    }
+    let mut present: HashSet<String> = match &current {
+        Some(Value::Object(obj)) => obj.keys().cloned().collect(),
+        _ => CORE.iter().map(|k| k.to_string()).collect(),
+    };
+    let (ops, skipped) = plan(&edit, &mut present, format);
+    for key in &skipped {
+        eprintln!("ims-patch: '{key}' is not set on image {id}; skipped");
+    }
+    if ops.is_empty() && !edit.ops.is_empty() {
+        let image = current.expect("skipping ops implies the image was read");
+        eprintln!("ims-patch: nothing to change; no request sent");
+        return ctx.print(&image);
+    }
+    let request = client.patch_request(&id, &ops, format);
+    if client.settings().dry_run {
+        let mut out = std::io::stdout().lock();
+        out.write_all(request.render().as_bytes())?;
+        return out.flush().map_err(Error::from);
+    }
+    let image = client.send(&request).map_err(|e| conflict_hint(e, &ops))?;
+    ctx.print(&image)
+}
+
+/// Adds what to do about a 409 given the ops that caused it.
+fn conflict_hint(err: Error, ops: &[Op]) -> Error {
+    if err.kind != Kind::Conflict {
+        return err;
+    }
+    if ops.iter().any(|op| op.kind == OpKind::Remove) {
+        err.hint("an attribute to remove is not set; --ignore-missing skips such attributes")
+    } else if ops.iter().any(|op| op.kind == OpKind::Replace) {
+        err.hint("replace needs the attribute to exist; use add (set-attr) to create it")
+    } else {
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_and_names() {
+        assert!(is_image_id("33ad552d-1149-471c-8190-ff6776174a00"));
+        assert!(is_image_id("33AD552D-1149-471C-8190-FF6776174A00"));
+        assert!(!is_image_id("33ad552d11494 71c8190ff6776174a00"));
+        assert!(!is_image_id("33ad552d1149471c8190ff6776174a00"));
+        assert!(!is_image_id("ims_test"));
+        assert!(!is_image_id("33ad552d-1149-471c-8190-ff6776174a0g"));
+    }
+
+    fn keys(list: &[&str]) -> HashSet<String> {
+        list.iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn v20_turns_adds_of_existing_keys_into_replaces() {
+        let edit = Edit::new(vec![
+            Op::add("name", json!("n")),
+            Op::add("__os_bit", json!("64")),
+            Op::add("new", json!("1")),
+            Op::add("new", json!("2")),
+        ]);
+        let (ops, skipped) = plan(&edit, &mut keys(&["name", "__os_bit"]), PatchFormat::V20);
+        let kinds: Vec<OpKind> = ops.iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                OpKind::Replace,
+                OpKind::Replace,
+                OpKind::Add,
+                OpKind::Replace
+            ]
+        );
+        assert!(skipped.is_empty());
+        let (ops, _) = plan(&edit, &mut keys(&["name", "__os_bit"]), PatchFormat::V21);
+        assert!(ops.iter().all(|o| o.kind == OpKind::Add));
+    }
+
+    #[test]
+    fn ignore_missing_drops_removes_of_unset_keys() {
+        let mut edit = Edit::new(vec![Op::remove("a"), Op::remove("b"), Op::remove("a")]);
+        edit.ignore_missing = true;
+        let (ops, skipped) = plan(&edit, &mut keys(&["a"]), PatchFormat::V21);
+        assert_eq!(ops, vec![Op::remove("a")]);
+        assert_eq!(skipped, ["b", "a"]);
+    }
+
+    #[test]
+    fn reads_only_when_needed() {
+        let add_custom = Edit::new(vec![Op::add("__os_bit", json!("64"))]);
+        let add_core = Edit::new(vec![Op::add("min_ram", json!(1))]);
+        assert!(!needs_read(&add_custom, PatchFormat::V21));
+        assert!(needs_read(&add_custom, PatchFormat::V20));
+        assert!(!needs_read(&add_core, PatchFormat::V20));
+        let mut remove = Edit::new(vec![Op::remove("x")]);
+        assert!(!needs_read(&remove, PatchFormat::V21));
+        remove.ignore_missing = true;
+        assert!(needs_read(&remove, PatchFormat::V21));
+    }
+}

@@ -1,0 +1,34 @@
+//! `rename IMAGE NAME`: one `replace /name`.
+
+use serde_json::Value;
+
+use super::{run_edit, Context, Edit};
+use crate::cli::RenameArgs;
+use crate::error::Result;
+use crate::patch::Op;
+
+pub fn edit(args: &RenameArgs) -> Edit {
+    Edit::new(vec![Op::replace("name", Value::String(args.name.clone()))])
+}
+
+pub fn run(ctx: &Context, args: &RenameArgs) -> Result<()> {
+    run_edit(ctx, &args.image, edit(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn renames_with_replace() {
+        let args = RenameArgs {
+            image: "i".into(),
+            name: "ims_test01".into(),
+        };
+        assert_eq!(
+            edit(&args).ops,
+            vec![Op::replace("name", json!("ims_test01"))]
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! `unset-attr IMAGE KEY...`: one `remove` per key, all in one request.
+
+use super::{run_edit, Context, Edit};
+use crate::cli::UnsetAttrArgs;
+use crate::error::Result;
+use crate::patch::Op;
+
+pub fn edit(args: &UnsetAttrArgs) -> Edit {
+    Edit {
+        ops: args.keys.iter().map(|k| Op::remove(k.clone())).collect(),
+        ignore_missing: args.ignore_missing,
+    }
+}
+
+pub fn run(ctx: &Context, args: &UnsetAttrArgs) -> Result<()> {
+    run_edit(ctx, &args.image, edit(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_remove_per_key() {
+        let args = UnsetAttrArgs {
+            ignore_missing: true,
+            image: "i".into(),
+            keys: vec!["__support_kvm".into(), "a/b".into()],
+        };
+        let e = edit(&args);
+        assert_eq!(e.ops, vec![Op::remove("__support_kvm"), Op::remove("a/b")]);
+        assert!(e.ignore_missing);
+    }
+}
