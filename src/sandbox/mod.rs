@@ -1,0 +1,139 @@
+//! `ims-patch sandbox`: a local, faithful OpenStack Glance Images API v2 server (as measured against Glance 33) for trying and testing `PATCH /v2/images/{id}` without a cloud.
+//!
+//! Layout:
+//! * `api`: auth, version negotiation, routing and the non-PATCH endpoints;
+//! * `patch`: the PATCH deserializer and all-or-nothing application;
+//! * `schema` (+ `schema-image.json`): the image schema and its validator;
+//! * `image`: the image record, its JSON form and the seed images;
+//! * `http`: socket-free request/response types and webob-style errors;
+//! * `pyfmt`: Python-compatible repr/json/pprint so messages match Glance;
+//! * `state`: the shared state and the atomic `--state` file;
+//! * `server`: tiny_http workers, the journal, persistence.
+//!
+//! Known differences from Glance 33 (each is a Glance bug or an artefact of
+//! its deployment; the sandbox gives the sensible answer):
+//! * path `/` (or `/ `): Glance creates a property named `""`; the sandbox
+//!   answers 400 ``Pointer `/` does not contain a valid key.``;
+//! * a `path` that is not a string: Glance 500; the sandbox 400;
+//! * a UTF-8 tag in the tags URL: Glance stores it mis-decoded as Latin-1;
+//!   the sandbox decodes it as UTF-8;
+//! * tags keep their order (Glance stores a set and returns any order);
+//! * `POST /v2/images` with a JSON array (Glance 500) or with `os_hash_algo`
+//!   / `os_hash_value` (Glance stores them as custom properties): 400 / 403;
+//! * the response never carries `Connection: close` (uWSGI adds it; tiny_http
+//!   manages keep-alive itself).
+
+mod api;
+mod http;
+mod image;
+mod patch;
+mod pyfmt;
+mod schema;
+mod server;
+mod state;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+/// How to run the sandbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// Address to listen on (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Keep the images in this JSON file (created from the seed if missing,
+    /// rewritten atomically after every change).
+    pub state: Option<PathBuf>,
+    /// When set, every request whose `X-Auth-Token` differs gets 401.
+    pub token: Option<String>,
+    /// Append one JSON line per request received to this file.
+    pub journal: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            port: 9292,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            state: None,
+            token: None,
+            journal: None,
+        }
+    }
+}
+
+/// A value as it can be pasted after `export NAME=` in a POSIX shell.
+fn shell_word(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.,:/@%+=".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Runs the sandbox until the process is killed.
+///
+/// Prints `export IMS_PATCH_ENDPOINT=...` and `export IMS_PATCH_TOKEN=...`
+/// on stdout (flushed at once, so a caller can read the port from the first
+/// line), and status on stderr.
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let running = server::start(&opts)?;
+    let token = opts.token.as_deref().unwrap_or("sandbox");
+    // One write, so a reader sees both lines together; and a stdout closed
+    // after reading the first line (as test harnesses do) must not stop
+    // the server, so write errors are ignored.
+    let exports = format!(
+        "export IMS_PATCH_ENDPOINT={}\nexport IMS_PATCH_TOKEN={}\n",
+        running.endpoint,
+        shell_word(token)
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(exports.as_bytes()).and_then(|()| out.flush());
+    drop(out);
+    let storage = match &opts.state {
+        Some(path) => format!("state in {}", path.display()),
+        None => "in memory".to_string(),
+    };
+    note(&format!(
+        "serving {} images on {} ({storage}; Ctrl-C to stop)",
+        running.image_count, running.endpoint
+    ));
+    if !opts.bind.is_loopback() {
+        note(&format!(
+            "warning: listening on {}, so other machines can reach it; the sandbox is for tests and has no real authentication",
+            running.addr
+        ));
+    }
+    note(match &opts.token {
+        Some(_) => "requests must send X-Auth-Token equal to the --token value",
+        None => "any X-Auth-Token (or none) is accepted",
+    });
+    if let Some(journal) = &opts.journal {
+        note(&format!("journal of requests in {}", journal.display()));
+    }
+    running.serve(server::WORKERS)
+}
+
+/// A status line on stderr; a closed stderr is not an error worth dying for.
+fn note(text: &str) {
+    let _ = writeln!(std::io::stderr(), "ims-patch sandbox: {text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(shell_word("sandbox"), "sandbox");
+        assert_eq!(shell_word("gAAAA-b_c.d"), "gAAAA-b_c.d");
+        assert_eq!(shell_word("a b"), "'a b'");
+        assert_eq!(shell_word("it's"), "'it'\\''s'");
+        assert_eq!(shell_word(""), "''");
+    }
+}
