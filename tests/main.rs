@@ -1,0 +1,13 @@
+//! Integration tests: the real `ims-patch` binary, run with a clean
+//! environment against a local sandbox server (or a canned one), and, when
+//! `IMS_PATCH_GLANCE_URL` is set, against a real Glance.
+
+mod support;
+
+mod against_glance;
+mod commands;
+mod config;
+mod conformance;
+mod errors;
+mod generated;
+mod output;
