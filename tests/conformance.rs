@@ -1,0 +1,1021 @@
+//! Conformance: the same request sequences against the sandbox and a real
+//! Glance 33, comparing status codes and the resulting image (timestamps and
+//! IDs aside). Each case starts from a fresh image made with POST.
+//!
+//! The expected statuses are the ones measured in
+//! `shared/reference/glance-behaviour.md`. Without `IMS_PATCH_GLANCE_URL` only
+//! the sandbox is checked against them (and the Glance half says it was
+//! skipped); on CI (`CI` set) the Glance half is required.
+
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use crate::support::Sandbox;
+
+const V21: &str = "application/openstack-images-v2.1-json-patch";
+const V20: &str = "application/openstack-images-v2.0-json-patch";
+
+/// One HTTP request of a case. In `path`, `{id}` is the case's image,
+/// `{ID}` its upper-case form and `{id_nodash}` its form without dashes.
+#[derive(Clone)]
+struct Step {
+    method: &'static str,
+    path: String,
+    content_type: Option<&'static str>,
+    body: Option<String>,
+    /// The status measured on Glance 33 (and required of the sandbox).
+    expect: u16,
+    /// Where Glance itself misbehaves: its status, with the reason.
+    glance_bug: Option<(u16, &'static str)>,
+}
+
+struct Case {
+    name: String,
+    steps: Vec<Step>,
+}
+
+fn step(
+    method: &'static str,
+    path: &str,
+    content_type: Option<&'static str>,
+    body: Option<String>,
+    expect: u16,
+) -> Step {
+    Step {
+        method,
+        path: path.to_string(),
+        content_type,
+        body,
+        expect,
+        glance_bug: None,
+    }
+}
+
+/// A v2.1 PATCH of the case image with `body` (raw text).
+fn p21(body: &str, expect: u16) -> Step {
+    step(
+        "PATCH",
+        "/v2/images/{id}",
+        Some(V21),
+        Some(body.to_string()),
+        expect,
+    )
+}
+
+fn p20(body: &str, expect: u16) -> Step {
+    step(
+        "PATCH",
+        "/v2/images/{id}",
+        Some(V20),
+        Some(body.to_string()),
+        expect,
+    )
+}
+
+fn pj(body: Value, expect: u16) -> Step {
+    p21(&body.to_string(), expect)
+}
+
+fn case(name: impl Into<String>, steps: Vec<Step>) -> Case {
+    Case {
+        name: name.into(),
+        steps,
+    }
+}
+
+fn op(op: &str, path: &str, value: Value) -> Value {
+    json!([{"op": op, "path": path, "value": value}])
+}
+
+fn remove(path: &str) -> Value {
+    json!([{"op": "remove", "path": path}])
+}
+
+fn cases() -> Vec<Case> {
+    let mut c = vec![
+        // Basic edits, both formats.
+        case(
+            "v2.1 replace /name",
+            vec![pj(op("replace", "/name", json!("test01")), 200)],
+        ),
+        case(
+            "v2.0 replace /name",
+            vec![p20(r#"[{"replace": "/name", "value": "test01"}]"#, 200)],
+        ),
+        case(
+            "add /__description",
+            vec![pj(op("add", "/__description", json!("desc")), 200)],
+        ),
+        case(
+            "add new /foo",
+            vec![pj(op("add", "/foo", json!("bar")), 200)],
+        ),
+        case(
+            "v2.1 add existing acts as replace",
+            vec![pj(op("add", "/existing", json!("new")), 200)],
+        ),
+        case(
+            "v2.1 add /name (base)",
+            vec![pj(op("add", "/name", json!("added")), 200)],
+        ),
+        case(
+            "v2.0 add existing is 409",
+            vec![p20(r#"[{"add": "/existing", "value": "x"}]"#, 409)],
+        ),
+        case(
+            "v2.0 add /name is 409",
+            vec![p20(r#"[{"add": "/name", "value": "x"}]"#, 409)],
+        ),
+        case(
+            "v2.0 add new",
+            vec![p20(r#"[{"add": "/new20", "value": "v"}]"#, 200)],
+        ),
+        case(
+            "replace existing",
+            vec![pj(op("replace", "/existing", json!("r")), 200)],
+        ),
+        case(
+            "replace missing is 409",
+            vec![pj(op("replace", "/missing", json!("x")), 409)],
+        ),
+        case(
+            "v2.0 replace missing is 409",
+            vec![p20(r#"[{"replace": "/missing", "value": "x"}]"#, 409)],
+        ),
+        case("remove existing", vec![pj(remove("/existing"), 200)]),
+        case("remove missing is 409", vec![pj(remove("/missing"), 409)]),
+        case(
+            "v2.0 remove missing is 409",
+            vec![p20(r#"[{"remove": "/missing"}]"#, 409)],
+        ),
+        case(
+            "v2.0 remove existing",
+            vec![p20(r#"[{"remove": "/existing"}]"#, 200)],
+        ),
+        case(
+            "remove ignores a value member",
+            vec![p21(
+                r#"[{"op": "remove", "path": "/existing", "value": "w"}]"#,
+                200,
+            )],
+        ),
+        case(
+            "add without value",
+            vec![p21(r#"[{"op": "add", "path": "/nv"}]"#, 400)],
+        ),
+        case(
+            "replace without value",
+            vec![p21(r#"[{"op": "replace", "path": "/name"}]"#, 400)],
+        ),
+        case(
+            "replace /name null",
+            vec![pj(op("replace", "/name", Value::Null), 200)],
+        ),
+        case(
+            "custom null is 400",
+            vec![pj(op("add", "/nullprop", Value::Null), 400)],
+        ),
+        case(
+            "custom empty string",
+            vec![pj(op("add", "/empty", json!("")), 200)],
+        ),
+        case(
+            "schema property description",
+            vec![pj(op("add", "/description", json!("d")), 200)],
+        ),
+        case(
+            "kernel_id must be a UUID",
+            vec![pj(op("add", "/kernel_id", json!("abc")), 400)],
+        ),
+        case(
+            "enum property",
+            vec![pj(
+                op(
+                    "add",
+                    "/cinder_encryption_key_deletion_policy",
+                    json!("sometimes"),
+                ),
+                400,
+            )],
+        ),
+        case(
+            "missing op",
+            vec![p21(r#"[{"path": "/name", "value": "x"}]"#, 400)],
+        ),
+        case(
+            "missing path",
+            vec![p21(r#"[{"op": "replace", "value": "x"}]"#, 400)],
+        ),
+        case(
+            "extra member ignored",
+            vec![p21(
+                r#"[{"op": "replace", "path": "/name", "value": "xm", "extra": 1}]"#,
+                200,
+            )],
+        ),
+        case(
+            "op is a number",
+            vec![p21(r#"[{"op": 1, "path": "/x", "value": "x"}]"#, 400)],
+        ),
+        // Several ops: in order, all or nothing.
+        case(
+            "three good ops",
+            vec![p21(
+                r#"[{"op":"add","path":"/a","value":"1"},{"op":"add","path":"/b","value":"2"},{"op":"replace","path":"/name","value":"multi"}]"#,
+                200,
+            )],
+        ),
+        case(
+            "good ops then remove missing",
+            vec![p21(
+                r#"[{"op":"add","path":"/c","value":"1"},{"op":"remove","path":"/missing"},{"op":"replace","path":"/name","value":"no"}]"#,
+                409,
+            )],
+        ),
+        case(
+            "good op then replace missing",
+            vec![p21(
+                r#"[{"op":"add","path":"/c2","value":"1"},{"op":"replace","path":"/missing","value":"x"}]"#,
+                409,
+            )],
+        ),
+        case(
+            "good op then read-only",
+            vec![p21(
+                r#"[{"op":"add","path":"/d","value":"1"},{"op":"replace","path":"/id","value":"00000000-0000-0000-0000-000000000000"}]"#,
+                403,
+            )],
+        ),
+        case(
+            "good op then bad op name",
+            vec![p21(
+                r#"[{"op":"add","path":"/e","value":"1"},{"op":"bogus","path":"/x","value":"1"}]"#,
+                400,
+            )],
+        ),
+        case(
+            "good op then type error",
+            vec![p21(
+                r#"[{"op":"add","path":"/h","value":"1"},{"op":"replace","path":"/min_ram","value":"abc"}]"#,
+                400,
+            )],
+        ),
+        case(
+            "good op then bad enum",
+            vec![p21(
+                r#"[{"op":"add","path":"/h2","value":"1"},{"op":"replace","path":"/visibility","value":"bogus"}]"#,
+                400,
+            )],
+        ),
+        case(
+            "add then replace same path",
+            vec![p21(
+                r#"[{"op":"add","path":"/f","value":"1"},{"op":"replace","path":"/f","value":"2"}]"#,
+                200,
+            )],
+        ),
+        case(
+            "add then remove",
+            vec![p21(
+                r#"[{"op":"add","path":"/g","value":"1"},{"op":"remove","path":"/g"}]"#,
+                200,
+            )],
+        ),
+        case(
+            "remove then add (missing)",
+            vec![p21(
+                r#"[{"op":"remove","path":"/g2"},{"op":"add","path":"/g2","value":"1"}]"#,
+                409,
+            )],
+        ),
+        case(
+            "replace twice, last wins",
+            vec![p21(
+                r#"[{"op":"replace","path":"/name","value":"first"},{"op":"replace","path":"/name","value":"second"}]"#,
+                200,
+            )],
+        ),
+        case(
+            "v2.0 and v2.1 objects mixed",
+            vec![p21(
+                r#"[{"op":"add","path":"/m1","value":"1"},{"add":"/m2","value":"2"}]"#,
+                400,
+            )],
+        ),
+        case(
+            "property quota",
+            vec![pj(
+                Value::Array(
+                    (0..130)
+                        .map(|i| json!({"op": "add", "path": format!("/q{i:03}"), "value": "v"}))
+                        .collect(),
+                ),
+                413,
+            )],
+        ),
+        case(
+            "property quota reached over two requests",
+            vec![
+                pj(
+                    Value::Array(
+                        (0..120)
+                            .map(
+                                |i| json!({"op": "add", "path": format!("/r{i:03}"), "value": "v"}),
+                            )
+                            .collect(),
+                    ),
+                    200,
+                ),
+                pj(
+                    Value::Array(
+                        (120..130)
+                            .map(
+                                |i| json!({"op": "add", "path": format!("/r{i:03}"), "value": "v"}),
+                            )
+                            .collect(),
+                    ),
+                    413,
+                ),
+                pj(remove("/r000"), 200),
+            ],
+        ),
+        // Base attributes.
+        case(
+            "replace /owner",
+            vec![pj(op("replace", "/owner", json!("otherproject")), 200)],
+        ),
+        case(
+            "replace min_ram and min_disk",
+            vec![
+                pj(op("replace", "/min_ram", json!(512)), 200),
+                pj(op("replace", "/min_disk", json!(10)), 200),
+                pj(op("add", "/min_disk", json!(20)), 200),
+            ],
+        ),
+        case(
+            "visibility values",
+            vec![
+                pj(op("replace", "/visibility", json!("private")), 200),
+                pj(op("replace", "/visibility", json!("shared")), 200),
+                pj(op("replace", "/visibility", json!("community")), 200),
+                pj(op("replace", "/visibility", json!("public")), 200),
+            ],
+        ),
+        case(
+            "protected and os_hidden",
+            vec![
+                pj(op("replace", "/protected", json!(true)), 200),
+                pj(op("replace", "/name", json!("still editable")), 200),
+                step("DELETE", "/v2/images/{id}", None, None, 403),
+                pj(op("replace", "/os_hidden", json!(true)), 200),
+            ],
+        ),
+        case(
+            "tags through PATCH",
+            vec![
+                pj(op("replace", "/tags", json!(["a", "b", "a"])), 200),
+                pj(op("add", "/tags", json!(["c"])), 200),
+                pj(op("add", "/tags/-", json!("d")), 400),
+                pj(op("replace", "/tags", json!("x")), 400),
+                pj(op("replace", "/tags", json!(["тег", "b"])), 200),
+            ],
+        ),
+        case(
+            "tag quota",
+            vec![pj(
+                op(
+                    "replace",
+                    "/tags",
+                    json!((0..129).map(|i| format!("t{i:03}")).collect::<Vec<_>>()),
+                ),
+                413,
+            )],
+        ),
+        case(
+            "formats while queued",
+            vec![
+                pj(op("replace", "/container_format", json!("ovf")), 200),
+                pj(op("replace", "/disk_format", json!("qcow2")), 200),
+                pj(op("replace", "/disk_format", json!("floppy")), 400),
+            ],
+        ),
+        case(
+            "locations",
+            vec![
+                pj(op("replace", "/locations", json!([])), 403),
+                pj(remove("/locations/0"), 403),
+            ],
+        ),
+        case(
+            "replace /stores",
+            vec![pj(op("replace", "/stores", json!("fs")), 409)],
+        ),
+        case(
+            "add /id and /status",
+            vec![
+                pj(
+                    op("add", "/id", json!("00000000-0000-0000-0000-000000000000")),
+                    403,
+                ),
+                pj(op("add", "/status", json!("active")), 403),
+            ],
+        ),
+        case("remove /checksum", vec![pj(remove("/checksum"), 403)]),
+        // Types.
+        case(
+            "min_ram types and range",
+            vec![
+                pj(op("replace", "/min_ram", json!("abc")), 400),
+                pj(op("replace", "/min_ram", json!("512")), 400),
+                pj(op("replace", "/min_ram", json!(-1)), 400),
+                pj(op("replace", "/min_ram", json!(1.5)), 400),
+                pj(op("replace", "/min_ram", Value::Null), 400),
+                pj(op("replace", "/min_ram", json!(2147483648i64)), 400),
+                pj(op("replace", "/min_ram", json!(2147483647i64)), 200),
+            ],
+        ),
+        case(
+            "protected types",
+            vec![
+                pj(op("replace", "/protected", json!("yes")), 400),
+                pj(op("replace", "/protected", json!("true")), 400),
+                pj(op("replace", "/protected", json!(1)), 400),
+            ],
+        ),
+        case(
+            "name must be a string",
+            vec![pj(op("replace", "/name", json!(123)), 400)],
+        ),
+        case(
+            "custom values must be strings",
+            vec![
+                pj(op("add", "/num", json!(42)), 400),
+                pj(op("add", "/flag", json!(true)), 400),
+                pj(op("add", "/obj", json!({"a": "b"})), 400),
+                pj(op("add", "/arr", json!(["a"])), 400),
+                pj(op("add", "/numstr", json!("42")), 200),
+            ],
+        ),
+        case(
+            "name length",
+            vec![
+                pj(op("replace", "/name", json!("n".repeat(255))), 200),
+                pj(op("replace", "/name", json!("m".repeat(256))), 400),
+                pj(op("replace", "/name", json!("o".repeat(300))), 400),
+            ],
+        ),
+        case(
+            "long custom values",
+            vec![
+                pj(op("add", "/long256", json!("v".repeat(256))), 200),
+                pj(op("add", "/long65536", json!("v".repeat(65536))), 200),
+            ],
+        ),
+        case(
+            "unicode in the BMP",
+            vec![
+                pj(op("replace", "/name", json!("тест-画像-✓-ü")), 200),
+                pj(op("add", "/ключ-キー", json!("значение-値")), 200),
+                p21(
+                    r#"[{"op": "replace", "path": "/name", "value": "\u00e9-\u00e9-\u263a"}]"#,
+                    200,
+                ),
+            ],
+        ),
+        case(
+            "4-byte UTF-8",
+            vec![
+                pj(op("replace", "/name", json!("тест-😀")), 400),
+                pj(op("add", "/emoji", json!("smile 😀")), 400),
+                pj(op("add", "/key😀", json!("v")), 400),
+            ],
+        ),
+        case(
+            "control characters",
+            vec![
+                pj(op("replace", "/name", json!("a\nb\tc\u{1}")), 200),
+                pj(op("add", "/nul", json!("a\u{0}b")), 200),
+            ],
+        ),
+        case(
+            "pointer escapes",
+            vec![
+                pj(op("add", "/foo~1bar", json!("slash")), 200),
+                pj(op("add", "/foo~0bar", json!("tilde")), 200),
+                pj(op("add", "/foo~01", json!("t1")), 200),
+                pj(op("add", "/foo~2", json!("x")), 400),
+                pj(op("add", "/foo~", json!("x")), 400),
+                pj(remove("/foo~1bar"), 200),
+            ],
+        ),
+        case(
+            "pointer shapes",
+            vec![
+                pj(op("add", "foo", json!("x")), 400),
+                p20(r#"[{"replace": "name", "value": "x"}]"#, 400),
+                pj(op("add", "", json!("x")), 400),
+                pj(op("add", "/a/b", json!("x")), 400),
+                pj(op("add", "/a/", json!("x")), 400),
+                pj(op("add", "/ spaced ", json!("x")), 200),
+                pj(op("add", "/with space", json!("x")), 200),
+                pj(op("add", "/UPPER", json!("x")), 200),
+                pj(op("replace", "/Name", json!("x")), 409),
+            ],
+        ),
+        case(
+            "path / (Glance creates an empty key)",
+            vec![Step {
+                glance_bug: Some((
+                    200,
+                    "Glance stores a property whose key is the empty string",
+                )),
+                ..pj(op("add", "/", json!("x")), 400)
+            }],
+        ),
+        case(
+            "path that is not a string (Glance fails)",
+            vec![Step {
+                glance_bug: Some((500, "Glance raises an internal error")),
+                ..p21(r#"[{"op": "add", "path": 5, "value": "x"}]"#, 400)
+            }],
+        ),
+        // Bodies and media types.
+        case(
+            "415 for other media types",
+            vec![
+                step(
+                    "PATCH",
+                    "/v2/images/{id}",
+                    Some("application/json"),
+                    Some(op("replace", "/name", json!("ct")).to_string()),
+                    415,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{id}",
+                    Some("application/json-patch+json"),
+                    Some(op("replace", "/name", json!("ct")).to_string()),
+                    415,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{id}",
+                    Some("text/plain"),
+                    Some(op("replace", "/name", json!("ct")).to_string()),
+                    415,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{id}",
+                    Some("APPLICATION/OPENSTACK-IMAGES-V2.1-JSON-PATCH"),
+                    Some(op("replace", "/name", json!("ct")).to_string()),
+                    415,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{id}",
+                    Some("application/openstack-images-v2.2-json-patch"),
+                    Some(op("replace", "/name", json!("ct")).to_string()),
+                    415,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{id}",
+                    None,
+                    Some(op("replace", "/name", json!("ct")).to_string()),
+                    415,
+                ),
+            ],
+        ),
+        case(
+            "media type parameters",
+            vec![step(
+                "PATCH",
+                "/v2/images/{id}",
+                Some("application/openstack-images-v2.1-json-patch; charset=UTF-8"),
+                Some(op("replace", "/name", json!("ct")).to_string()),
+                200,
+            )],
+        ),
+        case(
+            "bad bodies",
+            vec![
+                p21(r#"[{"op":"replace","path":"/name","value":"x""#, 400),
+                p21("", 400),
+                p21(
+                    "{\"op\": \"replace\", \"path\": \"/name\", \"value\": \"x\"}",
+                    400,
+                ),
+                p21("[\"x\"]", 400),
+                p21("null", 400),
+            ],
+        ),
+        case("empty op list", vec![p21("[]", 200)]),
+        case(
+            "format and body mismatch",
+            vec![
+                p21(r#"[{"replace": "/name", "value": "x"}]"#, 400),
+                p20(r#"[{"op": "replace", "path": "/name", "value": "x"}]"#, 400),
+                p20(r#"[{"replace": "/name", "add": "/x", "value": "x"}]"#, 400),
+                p21(
+                    r#"[{"op": "replace", "path": "/name", "replace": "/min_ram", "value": "both"}]"#,
+                    200,
+                ),
+            ],
+        ),
+        // Image IDs and resources.
+        case(
+            "unknown and malformed ids",
+            vec![
+                step(
+                    "PATCH",
+                    "/v2/images/11111111-2222-3333-4444-555555555555",
+                    Some(V21),
+                    Some(op("replace", "/name", json!("x")).to_string()),
+                    404,
+                ),
+                step(
+                    "GET",
+                    "/v2/images/11111111-2222-3333-4444-555555555555",
+                    None,
+                    None,
+                    404,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/not-a-uuid",
+                    Some(V21),
+                    Some(op("replace", "/name", json!("x")).to_string()),
+                    404,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{ID}",
+                    Some(V21),
+                    Some(op("replace", "/name", json!("x")).to_string()),
+                    404,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{id_nodash}",
+                    Some(V21),
+                    Some(op("replace", "/name", json!("x")).to_string()),
+                    404,
+                ),
+            ],
+        ),
+        case(
+            "wrong resources and methods",
+            vec![
+                step(
+                    "PATCH",
+                    "/v2/images",
+                    Some(V21),
+                    Some(op("replace", "/name", json!("x")).to_string()),
+                    405,
+                ),
+                step(
+                    "PATCH",
+                    "/v2/images/{id}/",
+                    Some(V21),
+                    Some(op("replace", "/name", json!("x")).to_string()),
+                    404,
+                ),
+                step(
+                    "PUT",
+                    "/v2/images/{id}",
+                    Some("application/json"),
+                    Some("{}".into()),
+                    405,
+                ),
+                step(
+                    "PATCH",
+                    "/v1/images/{id}",
+                    Some(V21),
+                    Some(op("replace", "/name", json!("x")).to_string()),
+                    300,
+                ),
+            ],
+        ),
+        case(
+            "deleted image",
+            vec![
+                step("DELETE", "/v2/images/{id}", None, None, 204),
+                pj(op("replace", "/name", json!("x")), 404),
+                step("GET", "/v2/images/{id}", None, None, 404),
+            ],
+        ),
+        // Tags API.
+        case(
+            "tags API",
+            vec![
+                step("PUT", "/v2/images/{id}/tags/alpha", None, None, 204),
+                step("PUT", "/v2/images/{id}/tags/alpha", None, None, 204),
+                step("PUT", "/v2/images/{id}/tags/a%20b", None, None, 204),
+                step("PUT", "/v2/images/{id}/tags/a%2Fb", None, None, 404),
+                step("DELETE", "/v2/images/{id}/tags/alpha", None, None, 204),
+                step("DELETE", "/v2/images/{id}/tags/nope", None, None, 404),
+                step(
+                    "PUT",
+                    "/v2/images/11111111-2222-3333-4444-555555555555/tags/x",
+                    None,
+                    None,
+                    404,
+                ),
+                step(
+                    "PUT",
+                    &format!("/v2/images/{{id}}/tags/{}", "t".repeat(256)),
+                    None,
+                    None,
+                    400,
+                ),
+            ],
+        ),
+        // Discovery.
+        case(
+            "discovery",
+            vec![
+                step("GET", "/", None, None, 300),
+                step("GET", "/v2/", None, None, 404),
+                step("GET", "/v2/schemas/image", None, None, 200),
+                step("GET", "/v2/images?name=ims_test", None, None, 200),
+            ],
+        ),
+    ];
+    for attr in [
+        "id",
+        "status",
+        "created_at",
+        "updated_at",
+        "size",
+        "virtual_size",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "self",
+        "file",
+        "schema",
+        "direct_url",
+    ] {
+        c.push(case(
+            format!("read-only /{attr}"),
+            vec![pj(op("replace", &format!("/{attr}"), json!("x")), 403)],
+        ));
+    }
+    for attr in ["location", "deleted", "deleted_at", "os_glance_foo"] {
+        c.push(case(
+            format!("reserved /{attr}"),
+            vec![pj(op("replace", &format!("/{attr}"), json!("x")), 403)],
+        ));
+    }
+    for attr in [
+        "name",
+        "min_ram",
+        "min_disk",
+        "owner",
+        "tags",
+        "visibility",
+        "protected",
+        "os_hidden",
+    ] {
+        c.push(case(
+            format!("remove base /{attr}"),
+            vec![pj(remove(&format!("/{attr}")), 403)],
+        ));
+    }
+    for bad in ["test", "move", "copy", "Replace"] {
+        c.push(case(
+            format!("op {bad}"),
+            vec![p21(
+                &format!(r#"[{{"op": "{bad}", "path": "/name", "from": "/name", "value": "x"}}]"#),
+                400,
+            )],
+        ));
+    }
+    c
+}
+
+/// What a server did with a case: the statuses and the image afterwards.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    statuses: Vec<u16>,
+    image: Option<Value>,
+    schema: Option<Value>,
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn send(
+    http: &Client,
+    base: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = http
+        .request(method, format!("{base}{path}"))
+        .header("Accept", "application/json")
+        .header("X-Auth-Token", "conformance");
+    if let Some(ct) = content_type {
+        request = request.header("Content-Type", ct);
+    }
+    if let Some(body) = body {
+        request = request.body(body.to_string());
+    }
+    let response = request.send().unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().unwrap_or_default())
+}
+
+/// The image without what differs between any two servers.
+fn normalise(mut image: Value) -> Value {
+    let obj = image.as_object_mut().unwrap();
+    for key in ["id", "created_at", "updated_at", "self", "file"] {
+        obj.remove(key);
+    }
+    if let Some(Value::Array(tags)) = obj.get_mut("tags") {
+        tags.sort_by_key(|t| t.to_string());
+    }
+    image
+}
+
+fn run_case(http: &Client, base: &str, case: &Case) -> Outcome {
+    let (status, text) = send(
+        http,
+        base,
+        "POST",
+        "/v2/images",
+        Some("application/json"),
+        Some(
+            r#"{"name": "ims_test", "container_format": "bare", "disk_format": "raw", "existing": "old"}"#,
+        ),
+    );
+    assert_eq!(status, 201, "{}: creating the image: {text}", case.name);
+    let id = serde_json::from_str::<Value>(&text).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut statuses = Vec::new();
+    let mut schema = None;
+    for s in &case.steps {
+        let path = s
+            .path
+            .replace("{id}", &id)
+            .replace("{ID}", &id.to_uppercase())
+            .replace("{id_nodash}", &id.replace('-', ""));
+        let (status, text) = send(
+            http,
+            base,
+            s.method,
+            &path,
+            s.content_type,
+            s.body.as_deref(),
+        );
+        if path == "/v2/schemas/image" {
+            schema = serde_json::from_str(&text).ok();
+        }
+        statuses.push(status);
+    }
+    let (status, text) = send(http, base, "GET", &format!("/v2/images/{id}"), None, None);
+    let image = (status == 200).then(|| normalise(serde_json::from_str(&text).unwrap()));
+    // Leave nothing protected behind, so the servers can be cleaned up.
+    if image
+        .as_ref()
+        .is_some_and(|i| i["protected"] == json!(true))
+    {
+        send(
+            http,
+            base,
+            "PATCH",
+            &format!("/v2/images/{id}"),
+            Some(V21),
+            Some(&op("replace", "/protected", json!(false)).to_string()),
+        );
+    }
+    Outcome {
+        statuses,
+        image,
+        schema,
+    }
+}
+
+fn expected(case: &Case, glance: bool) -> Vec<u16> {
+    case.steps
+        .iter()
+        .map(|s| match (glance, s.glance_bug) {
+            (true, Some((status, _))) => status,
+            _ => s.expect,
+        })
+        .collect()
+}
+
+#[test]
+fn the_suite_covers_the_reference() {
+    let all = cases();
+    let steps: usize = all.iter().map(|c| c.steps.len()).sum();
+    assert!(all.len() >= 60, "{} cases", all.len());
+    assert!(steps >= 150, "{steps} requests");
+}
+
+#[test]
+fn sandbox_answers_as_glance_was_measured() {
+    let sb = Sandbox::start();
+    let http = client();
+    let mut failures = Vec::new();
+    for case in cases() {
+        let outcome = run_case(&http, &sb.endpoint, &case);
+        if outcome.statuses != expected(&case, false) {
+            failures.push(format!(
+                "{}: got {:?}, expected {:?}",
+                case.name,
+                outcome.statuses,
+                expected(&case, false)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The real Glance, when `IMS_PATCH_GLANCE_URL` names one.
+pub fn glance_url() -> Option<String> {
+    match std::env::var("IMS_PATCH_GLANCE_URL") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "IMS_PATCH_GLANCE_URL is not set: CI must run the conformance tests against a real Glance (tests/glance/up.sh)"
+            );
+            eprintln!("skipped: IMS_PATCH_GLANCE_URL is not set, so the sandbox was not compared with a real Glance (start one with tests/glance/up.sh)");
+            None
+        }
+    }
+}
+
+#[test]
+fn sandbox_and_real_glance_agree() {
+    let Some(glance) = glance_url() else { return };
+    let sb = Sandbox::start();
+    let http = client();
+    let mut failures = Vec::new();
+    let mut known = Vec::new();
+    for case in cases() {
+        let real = run_case(&http, &glance, &case);
+        let ours = run_case(&http, &sb.endpoint, &case);
+        if real.statuses != expected(&case, true) {
+            failures.push(format!(
+                "{}: Glance answered {:?}, the reference says {:?}",
+                case.name,
+                real.statuses,
+                expected(&case, true)
+            ));
+        }
+        if ours.statuses != expected(&case, false) {
+            failures.push(format!(
+                "{}: the sandbox answered {:?}",
+                case.name, ours.statuses
+            ));
+        }
+        for s in case.steps.iter().filter_map(|s| s.glance_bug) {
+            known.push(format!("{}: {}", case.name, s.1));
+        }
+        if case.steps.iter().any(|s| s.glance_bug.is_some()) {
+            continue;
+        }
+        if real.image != ours.image {
+            failures.push(format!(
+                "{}: the images differ\n  glance:  {}\n  sandbox: {}",
+                case.name,
+                serde_json::to_string(&real.image).unwrap(),
+                serde_json::to_string(&ours.image).unwrap()
+            ));
+        }
+        if real.schema != ours.schema {
+            failures.push(format!("{}: the schemas differ", case.name));
+        }
+    }
+    eprintln!(
+        "known differences (Glance bugs; the sandbox answers 400):\n  {}",
+        known.join("\n  ")
+    );
+    assert!(
+        failures.is_empty(),
+        "{} differences:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Start a real OpenStack Glance 33.0.0 API server (Images API v2.18) on
+# 127.0.0.1 for ims-patch's CI and conformance tests.
+#
+#   eval "export $(tests/glance/up.sh)"    # -> IMS_PATCH_GLANCE_URL=http://127.0.0.1:PORT
+#   ...
+#   tests/glance/down.sh                   # stops it again
+#
+# stdout: exactly one line, IMS_PATCH_GLANCE_URL=http://127.0.0.1:PORT.
+# stderr: progress.  See README.md in this folder.
+#
+# Environment (all optional):
+#   IMS_PATCH_GLANCE_DIR      work dir (config, sqlite db, file store, log,
+#                             pid).  Default: a new mktemp -d dir, which
+#                             down.sh deletes.  A given dir is kept.
+#   IMS_PATCH_GLANCE_VENV     virtualenv to create or reuse.  Default:
+#                             $HOME/.cache/ims-patch/glance-venv-<hash>
+#   IMS_PATCH_GLANCE_PORT     port to listen on (default: a free one)
+#   IMS_PATCH_GLANCE_WORKERS  uWSGI worker processes (default 2)
+#   IMS_PATCH_GLANCE_TIMEOUT  seconds to wait for GET / -> 300 (default 60)
+#   IMS_PATCH_PYTHON          Python to build the venv with (default python3)
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GLANCE_TAG=glance-up
+# shellcheck source=common.sh
+. "$HERE/common.sh"
+
+umask 022
+export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# ---------------------------------------------------------------- python ---
+PYTHON=${IMS_PATCH_PYTHON:-python3}
+command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found (set IMS_PATCH_PYTHON)"
+PY_ID=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2], sys.version.split()[0], sys.base_prefix)') \
+  || die "'$PYTHON' does not run"
+PY_MM=${PY_ID%% *}
+[ "$PY_MM" = 3.11 ] || log "WARNING: $PYTHON is Python $PY_MM; requirements.txt was frozen with 3.11"
+
+# ------------------------------------------------------------------ venv ---
+REQS=$HERE/requirements.txt
+REQ_HASH=$({ cat "$REQS"; printf '%s\n' "$PY_ID"; } | sha256sum | cut -c1-16)
+
+cache_root() {
+  local home=${HOME:-}
+  if [ -n "$home" ] && mkdir -p "$home/.cache/ims-patch" 2>/dev/null \
+     && [ -w "$home/.cache/ims-patch" ]; then
+    printf '%s' "$home/.cache/ims-patch"
+  else
+    local alt
+    alt="${TMPDIR:-/tmp}/ims-patch-cache-$(id -u)"
+    mkdir -p "$alt" || die "cannot create a cache dir ($alt)"
+    log "HOME ('$home') is not usable for the cache; using $alt"
+    printf '%s' "$alt"
+  fi
+}
+
+if [ -n "${IMS_PATCH_GLANCE_VENV:-}" ]; then
+  VENV=$IMS_PATCH_GLANCE_VENV
+else
+  VENV=$(cache_root)/glance-venv-$REQ_HASH
+fi
+mkdir -p "$(dirname "$VENV")"
+VENV=$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")
+READY=$VENV/.ims-patch-ready
+
+ensure_venv() {
+  if [ -f "$READY" ] && [ "$(cat "$READY")" = "$REQ_HASH" ]; then
+    log "reusing venv $VENV"
+    return 0
+  fi
+  local t0=$SECONDS ilog="$VENV.install.log"
+  log "creating venv $VENV (cold install, about a minute)"
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV" >"$ilog" 2>&1 || { tail -n 40 "$ilog" >&2; die "python -m venv failed"; }
+  if ! "$VENV/bin/python" -m pip install -q --no-input -r "$REQS" >>"$ilog" 2>&1; then
+    tail -n 60 "$ilog" >&2
+    die "pip install failed (full log: $ilog)"
+  fi
+  "$VENV/bin/python" -c 'import glance, glance_store, pyuwsgi, paste.deploy' >>"$ilog" 2>&1 \
+    || { tail -n 40 "$ilog" >&2; die "the venv does not import glance/pyuwsgi"; }
+  if [ ! -x "$VENV/bin/uwsgi" ] || [ ! -x "$VENV/bin/glance-manage" ]; then
+    die "uwsgi/glance-manage missing in $VENV/bin"
+  fi
+  printf '%s\n' "$REQ_HASH" >"$READY"
+  log "venv ready in $((SECONDS - t0)) s"
+}
+
+# Two concurrent up.sh must not build the same venv at once.
+exec 9>"$VENV.lock"
+flock -w 1200 9 || die "timed out waiting for the venv lock $VENV.lock"
+ensure_venv
+exec 9>&-
+
+# -------------------------------------------------------------- work dir ---
+if [ -n "${IMS_PATCH_GLANCE_DIR:-}" ]; then
+  WORK=$IMS_PATCH_GLANCE_DIR
+  mkdir -p "$WORK"
+else
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/ims-patch-glance.XXXXXX")
+  : >"$WORK/.created-by-up-sh"   # down.sh deletes such a dir
+fi
+WORK=$(cd "$WORK" && pwd)
+PIDFILE=$WORK/glance-api.pid
+URLFILE=$WORK/glance-api.url
+LOGFILE=$WORK/glance-api.log
+
+# Already running from this dir?  Then this is a no-op.
+if [ -f "$PIDFILE" ] && [ -f "$URLFILE" ] && glance_pid_is_ours "$(cat "$PIDFILE")" "$WORK"; then
+  URL=$(cat "$URLFILE")
+  if "$VENV/bin/python" - "$URL" <<'PY' 2>/dev/null
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1] + "/", timeout=5)
+    sys.exit(1)
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 300 else 1)
+except Exception:
+    sys.exit(1)
+PY
+  then
+    log "already running in $WORK (pid $(cat "$PIDFILE"))"
+    printf 'IMS_PATCH_GLANCE_URL=%s\n' "$URL"
+    exit 0
+  fi
+  log "stale server in $WORK: stopping it"
+  glance_stop_group "$(cat "$PIDFILE")" || true
+fi
+rm -f "$PIDFILE" "$URLFILE"
+
+# ------------------------------------------------------------------ port ---
+if [ -n "${IMS_PATCH_GLANCE_PORT:-}" ]; then
+  PORT=$IMS_PATCH_GLANCE_PORT
+else
+  PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+fi
+WORKERS=${IMS_PATCH_GLANCE_WORKERS:-2}
+URL=http://127.0.0.1:$PORT
+
+# ---------------------------------------------------------------- config ---
+mkdir -p "$WORK/etc" "$WORK/images" "$WORK/staging" "$WORK/tasks" "$WORK/lock" "$WORK/image-cache"
+"$VENV/bin/python" - "$HERE" "$WORK" "$PORT" "$WORKERS" <<'PY'
+import os, shutil, sys
+here, work, port, workers = sys.argv[1:]
+subst = {"@WORK_DIR@": work, "@PORT@": port, "@WORKERS@": workers}
+for name in ("glance-api.conf", "glance-api-paste.ini", "glance-api-uwsgi.ini"):
+    text = open(os.path.join(here, name), encoding="utf-8").read()
+    for key, value in subst.items():
+        text = text.replace(key, value)
+    with open(os.path.join(work, "etc", name), "w", encoding="utf-8") as f:
+        f.write(text)
+# schema-image.json: etc/schema-image.json of the glance 33.0.0 sdist, as
+# devstack installs it; glance_noauth.py: the paste filter.
+for name in ("schema-image.json", "glance_noauth.py"):
+    shutil.copyfile(os.path.join(here, name), os.path.join(work, "etc", name))
+PY
+
+# ------------------------------------------------------------------- db ---
+log "db_sync ($WORK/glance.sqlite)"
+if ! (cd "$WORK" && "$VENV/bin/glance-manage" --config-file "$WORK/etc/glance-api.conf" db_sync) \
+     >"$WORK/db_sync.log" 2>&1; then
+  tail -n 40 "$WORK/db_sync.log" >&2
+  die "glance-manage db_sync failed (log: $WORK/db_sync.log)"
+fi
+
+# ---------------------------------------------------------------- start ---
+log "starting uWSGI on $URL (work dir $WORK)"
+cd "$WORK"
+# setsid: own session and process group (down.sh stops the whole group);
+# stdin/stdout/stderr detached, so $(up.sh) returns once this script exits.
+OS_GLANCE_CONFIG_DIR=$WORK/etc setsid "$VENV/bin/uwsgi" --ini "$WORK/etc/glance-api-uwsgi.ini" \
+  </dev/null >>"$LOGFILE" 2>&1 &
+PID=$!
+printf '%s\n' "$PID" >"$PIDFILE"
+
+TIMEOUT=${IMS_PATCH_GLANCE_TIMEOUT:-60}
+if ! "$VENV/bin/python" - "$URL" "$PID" "$TIMEOUT" <<'PY'
+import os, sys, time, urllib.request, urllib.error
+url, pid, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+deadline = time.monotonic() + timeout
+while time.monotonic() < deadline:
+    try:
+        os.kill(pid, 0)
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                raise ProcessLookupError
+    except (ProcessLookupError, FileNotFoundError):
+        print("uWSGI exited", file=sys.stderr)
+        sys.exit(1)
+    try:
+        # uWSGI accepts connections before a worker has loaded Glance, so
+        # one attempt may block for a while.
+        left = deadline - time.monotonic()
+        urllib.request.urlopen(url + "/", timeout=max(1.0, min(10.0, left)))
+    except urllib.error.HTTPError as e:
+        if e.code == 300:
+            sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.2)
+print("no 300 from GET %s/ within %g s" % (url, timeout), file=sys.stderr)
+sys.exit(1)
+PY
+then
+  log "server did not come up; last lines of $LOGFILE:"
+  tail -n 60 "$LOGFILE" >&2 || true
+  glance_stop_group "$PID" || true
+  rm -f "$PIDFILE"
+  die "Glance failed to start (work dir kept: $WORK)"
+fi
+
+printf '%s\n' "$URL" >"$URLFILE"
+printf 'IMS_PATCH_GLANCE_URL=%s\nIMS_PATCH_GLANCE_DIR=%s\n' "$URL" "$WORK" >"$WORK/env"
+STATE=$(glance_state_dir)
+mkdir -p "$STATE"
+printf '%s\n' "$WORK" >"$STATE/port-$PORT"
+printf '%s\n' "$WORK" >"$STATE/last"
+log "Glance 33.0.0 is up at $URL (pid $PID, log $LOGFILE, work dir $WORK)"
+printf 'IMS_PATCH_GLANCE_URL=%s\n' "$URL"
