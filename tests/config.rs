@@ -294,3 +294,38 @@ fn allow_http_permits_a_remote_plain_endpoint() {
         .run();
     run.ok();
 }
+
+#[test]
+fn unreadable_or_empty_ca_files_are_configuration_errors() {
+    let run = Ims::new()
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .args([
+            "--endpoint",
+            "https://ims.example.com",
+            "--cacert",
+            "/nonexistent/ca.pem",
+            "show",
+            SEED_ID,
+        ])
+        .run();
+    run.code(3);
+    assert!(
+        run.stderr.contains("'/nonexistent/ca.pem' (from --cacert)"),
+        "{}",
+        run.stderr
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("ca.pem");
+    std::fs::write(&pem, "not a certificate\n").unwrap();
+    let run = Ims::new()
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .env("IMS_PATCH_CACERT", &pem)
+        .args(["--endpoint", "https://ims.example.com", "show", SEED_ID])
+        .run();
+    run.code(3);
+    assert!(
+        run.stderr.contains("holds no PEM certificate") && run.stderr.contains("IMS_PATCH_CACERT"),
+        "{}",
+        run.stderr
+    );
+}

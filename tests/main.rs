@@ -11,3 +11,4 @@ mod conformance;
 mod errors;
 mod generated;
 mod output;
+mod sandbox;
