@@ -186,9 +186,6 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let text = response
-            .text()
-            .map_err(|e| self.transport_error(request, &e))?;
         if verbose {
             let id = request_id
                 .as_deref()
@@ -202,16 +199,28 @@ impl Client {
             );
         }
         if status.is_success() {
-            return serde_json::from_str(&text).map_err(|_| {
+            // Parsed straight from the socket: a large image is not also
+            // held as text.
+            let mut body = std::io::BufReader::new(response);
+            return serde_json::from_reader(&mut body).map_err(|e| {
+                if e.is_io() {
+                    return self.read_error(request, &e);
+                }
                 Error::runtime(format!(
-                    "{} {} answered {} with a body that is not JSON: '{}'",
+                    "{} {} answered {} with a body that is not JSON ({e}; content type '{content_type}')",
                     request.method,
                     request.url,
                     status_line(status),
-                    shorten(&text, 200)
+                ))
+                .hint(format!(
+                    "check that the endpoint '{}' ({}) is the image service",
+                    self.settings.endpoint.value, self.settings.endpoint.source
                 ))
             });
         }
+        let text = response
+            .text()
+            .map_err(|e| self.transport_error(request, &e))?;
         Err(self.status_error(
             request,
             status,
@@ -281,6 +290,17 @@ impl Client {
             500..=599 => err.hint("the image service failed; try again later, and quote the request id if it persists"),
             _ => err,
         }
+    }
+
+    /// A failure while reading an answer's body.
+    fn read_error(&self, request: &Request, e: &dyn std::error::Error) -> Error {
+        Error::runtime(format!(
+            "reading the answer to {} {} failed: {}",
+            request.method,
+            request.url,
+            chain(e)
+        ))
+        .hint("the connection broke or timed out; try again (raise --timeout for a slow service)")
     }
 
     fn transport_error(&self, request: &Request, e: &reqwest::Error) -> Error {

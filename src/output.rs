@@ -19,16 +19,10 @@ pub struct Style {
 /// Keeps only `fields` (in the order given); names those that the image
 /// does not have, so the caller can warn about them.
 pub fn select<'a>(image: &Value, fields: &'a [String]) -> (Value, Vec<&'a str>) {
-    let Some(obj) = image.as_object() else {
-        return (image.clone(), Vec::new());
-    };
-    if fields.is_empty() {
-        return (image.clone(), Vec::new());
-    }
     let mut picked = Map::new();
     let mut missing = Vec::new();
     for field in fields {
-        match obj.get(field) {
+        match image.get(field) {
             Some(v) => {
                 picked.insert(field.clone(), v.clone());
             }
@@ -47,7 +41,7 @@ fn cell(value: &Value) -> String {
 }
 
 /// The image as a two-column table; keys sorted unless `keep_order`.
-pub fn table(image: &Value, keep_order: bool, terminal: bool) -> String {
+pub fn table(image: &Value, keep_order: bool, terminal: bool) -> Table {
     let mut rows: Vec<(&String, &Value)> = image
         .as_object()
         .map(|o| o.iter().collect())
@@ -67,7 +61,7 @@ pub fn table(image: &Value, keep_order: bool, terminal: bool) -> String {
     for (k, v) in rows {
         t.add_row([k.clone(), cell(v)]);
     }
-    t.to_string()
+    t
 }
 
 /// Prints the image to stdout as `style` says; warnings go to stderr.
@@ -75,20 +69,30 @@ pub fn print_image(image: &Value, style: &Style) -> io::Result<()> {
     if style.quiet {
         return Ok(());
     }
-    let (shown, missing) = select(image, &style.fields);
-    for field in missing {
-        eprintln!("ims-patch: warning: the image has no attribute '{field}'");
-    }
+    let selected;
+    let shown = if style.fields.is_empty() {
+        image
+    } else {
+        let (picked, missing) = select(image, &style.fields);
+        for field in missing {
+            eprintln!("ims-patch: warning: the image has no attribute '{field}'");
+        }
+        selected = picked;
+        &selected
+    };
     let stdout = io::stdout();
     let terminal = stdout.is_terminal();
     let mut out = stdout.lock();
     match style.format {
         OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut out, &shown)?;
+            serde_json::to_writer_pretty(&mut out, shown)?;
             writeln!(out)?;
         }
         OutputFormat::Table => {
-            writeln!(out, "{}", table(&shown, !style.fields.is_empty(), terminal))?;
+            // Line by line: a table of a large image is never held twice.
+            for line in table(shown, !style.fields.is_empty(), terminal).lines() {
+                writeln!(out, "{line}")?;
+            }
         }
     }
     out.flush()
@@ -102,7 +106,7 @@ mod tests {
     #[test]
     fn table_sorts_keys_and_shows_lists_compactly() {
         let image = json!({"name": "ims_test", "tags": ["a", "b"], "min_ram": 0, "checksum": null, "__os_bit": "64"});
-        let text = table(&image, false, false);
+        let text = table(&image, false, false).to_string();
         let keys: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("| "))
