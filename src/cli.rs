@@ -136,6 +136,7 @@ pub struct GlobalArgs {
         global = true,
         value_name = "SECONDS",
         env = "IMS_PATCH_TIMEOUT",
+        allow_negative_numbers = true,
         help_heading = "Connection"
     )]
     pub timeout: Option<f64>,

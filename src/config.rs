@@ -51,6 +51,17 @@ pub enum Source {
     Default,
 }
 
+impl Source {
+    /// The error for a bad value from this source: a flag's value is a usage
+    /// error (exit 2, as clap's own checks), any other a configuration error.
+    pub fn bad_value(&self, message: String) -> Error {
+        match self {
+            Source::Flag(_) => Error::usage(message),
+            _ => Error::config(message),
+        }
+    }
+}
+
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -87,6 +98,11 @@ impl Endpoint {
         }
         if url.host().is_none() {
             return Err("it has no host".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(
+                "it must not hold a user name or password (they would show up in messages); use a token".into(),
+            );
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err("it must not have a query or fragment".into());
@@ -128,6 +144,17 @@ impl Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.base.as_str().trim_end_matches('/'))
+    }
+}
+
+/// `text` with any password in it replaced, for messages.
+fn without_credentials(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("<redacted>"));
+            url.to_string()
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -337,11 +364,13 @@ impl Settings {
             }
         };
         let parsed = Endpoint::parse(&endpoint.value).map_err(|why| {
-            Error::config(format!(
-                "invalid endpoint '{}' ({}): {why}",
-                endpoint.value, endpoint.source
-            ))
-            .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
+            endpoint
+                .source
+                .bad_value(format!(
+                    "invalid endpoint '{}' ({}): {why}",
+                    endpoint.value, endpoint.source
+                ))
+                .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
         })?;
         if !parsed.is_https() && !parsed.is_loopback() && !allow_http {
             return Err(Error::config(format!(
@@ -397,7 +426,7 @@ impl Settings {
             },
         };
         if !(timeout.value.is_finite() && timeout.value > 0.0 && timeout.value <= 86_400.0) {
-            return Err(Error::config(format!(
+            return Err(timeout.source.bad_value(format!(
                 "timeout {} ({}) must be a number of seconds above 0 and at most 86400",
                 timeout.value, timeout.source
             )));
@@ -587,6 +616,7 @@ mod tests {
         assert!(Endpoint::parse("http://[::1]:9292").unwrap().is_loopback());
         assert!(!Endpoint::parse("http://10.0.0.1").unwrap().is_loopback());
         assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("https://user:pw@ims.example.com").is_err());
         assert!(Endpoint::parse("ims.example.com").is_err());
     }
 

@@ -329,3 +329,45 @@ fn unreadable_or_empty_ca_files_are_configuration_errors() {
         run.stderr
     );
 }
+
+#[test]
+fn a_bad_flag_value_is_a_usage_error_and_a_bad_setting_a_configuration_error() {
+    let run = Ims::new()
+        .env("IMS_PATCH_ENDPOINT", "http://127.0.0.1:9")
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .args(["--timeout", "-1", "show", SEED_ID])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr.contains("timeout -1 (from --timeout)"),
+        "{}",
+        run.stderr
+    );
+    let run = Ims::new()
+        .env("IMS_PATCH_ENDPOINT", "http://127.0.0.1:9")
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .env("IMS_PATCH_TIMEOUT", "0")
+        .args(["show", SEED_ID])
+        .run();
+    run.code(3);
+    assert!(
+        run.stderr.contains("timeout 0 (from IMS_PATCH_TIMEOUT)"),
+        "{}",
+        run.stderr
+    );
+    let run = Ims::new()
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .args([
+            "--endpoint",
+            "https://admin:hunter2@ims.example.com",
+            "show",
+            SEED_ID,
+        ])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr.contains("user name or password"),
+        "{}",
+        run.stderr
+    );
+}
