@@ -147,11 +147,11 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// `text` with any password in it replaced, for messages.
+/// `text` without any password in it, for messages.
 fn without_credentials(text: &str) -> String {
     match Url::parse(text) {
         Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some("<redacted>"));
+            let _ = url.set_password(None);
             url.to_string()
         }
         _ => text.to_string(),
@@ -368,7 +368,8 @@ impl Settings {
                 .source
                 .bad_value(format!(
                     "invalid endpoint '{}' ({}): {why}",
-                    endpoint.value, endpoint.source
+                    without_credentials(&endpoint.value),
+                    endpoint.source
                 ))
                 .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
         })?;

@@ -370,4 +370,5 @@ fn a_bad_flag_value_is_a_usage_error_and_a_bad_setting_a_configuration_error() {
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
