@@ -44,13 +44,16 @@ environment variable, then profile, then default.";
 
 const ENVIRONMENT: &str = "\
 Environment:
-  IMS_PATCH_ENDPOINT   the image service URL (as --endpoint)
-  IMS_PATCH_TOKEN      the token sent as X-Auth-Token (as --token)
-  IMS_PATCH_PROFILE    the profile to use (as --profile)
-  IMS_PATCH_CONFIG     the config file (as --config)
-  IMS_PATCH_PATCH_FORMAT, IMS_PATCH_OUTPUT, IMS_PATCH_TIMEOUT, \
-IMS_PATCH_CACERT, IMS_PATCH_INSECURE, IMS_PATCH_ALLOW_HTTP (as the options \
-of the same name)";
+  IMS_PATCH_ENDPOINT      the image service URL, as --endpoint
+  IMS_PATCH_TOKEN         the token sent as X-Auth-Token, as --token
+  IMS_PATCH_PROFILE       the profile of the config file, as --profile
+  IMS_PATCH_CONFIG        the config file, as --config
+  IMS_PATCH_PATCH_FORMAT  as --patch-format
+  IMS_PATCH_OUTPUT        as --output
+  IMS_PATCH_TIMEOUT       as --timeout
+  IMS_PATCH_CACERT        as --cacert
+  IMS_PATCH_INSECURE      as --insecure (true or false)
+  IMS_PATCH_ALLOW_HTTP    as --allow-http (true or false)";
 
 /// The long help after the options: examples, configuration, environment
 /// and exit codes, also the extra sections of the man page.

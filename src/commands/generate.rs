@@ -45,35 +45,40 @@ fn roff_text(line: &str) -> String {
     }
 }
 
+/// One line of help text in roff: aligned lines (examples, tables) stay as
+/// they are; a long line is prose, which the pager should fill.
+fn roff_line(line: &str) -> String {
+    if line.chars().count() > 80 {
+        format!(".fi\n{}\n.nf\n", roff_text(line.trim()))
+    } else {
+        format!("{}\n", roff_text(line))
+    }
+}
+
 /// The sections of the long help after the options ("Examples:",
 /// "Environment:", "Exit status:", ...) as man page sections.
 fn extra_sections(text: &str) -> String {
     let mut out = String::new();
     for block in text.split("\n\n") {
-        let mut lines = block.lines();
-        let Some(first) = lines.next() else { continue };
-        if let Some(heading) = first.strip_suffix(':').filter(|h| !h.starts_with(' ')) {
-            let heading = match heading {
+        let mut lines = block.lines().peekable();
+        let heading = lines
+            .peek()
+            .and_then(|first| first.strip_suffix(':'))
+            .filter(|h| !h.starts_with(' '))
+            .map(|h| match h {
                 "Configuration" => "FILES".to_string(),
                 other => other.to_uppercase(),
-            };
-            out.push_str(&format!(".SH \"{heading}\"\n"));
-        } else {
-            out.push_str(".PP\n");
-            out.push_str(".nf\n");
-            out.push_str(&roff_text(first));
-            out.push('\n');
-            for line in lines {
-                out.push_str(&roff_text(line));
-                out.push('\n');
+            });
+        match heading {
+            Some(heading) => {
+                lines.next();
+                out.push_str(&format!(".SH \"{heading}\"\n"));
             }
-            out.push_str(".fi\n");
-            continue;
+            None => out.push_str(".PP\n"),
         }
         out.push_str(".nf\n");
         for line in lines {
-            out.push_str(&roff_text(line));
-            out.push('\n');
+            out.push_str(&roff_line(line));
         }
         out.push_str(".fi\n");
     }
