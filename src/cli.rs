@@ -100,7 +100,7 @@ pub struct GlobalArgs {
     )]
     pub endpoint: Option<String>,
 
-    /// Token sent as X-Auth-Token (prefer the environment or a profile's token_command)
+    /// Token sent as X-Auth-Token (prefer the environment or a profile's token_command); for sandbox, the token it requires
     #[arg(
         long,
         global = true,
@@ -133,12 +133,11 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
-    /// Request timeout in seconds [default: 30]
+    /// Request timeout in seconds [default: 30] [env: IMS_PATCH_TIMEOUT]
     #[arg(
         long,
         global = true,
         value_name = "SECONDS",
-        env = "IMS_PATCH_TIMEOUT",
         allow_negative_numbers = true,
         help_heading = "Connection"
     )]
@@ -155,35 +154,19 @@ pub struct GlobalArgs {
     )]
     pub cacert: Option<PathBuf>,
 
-    /// Do not verify the server's TLS certificate (unsafe; prints a warning)
-    #[arg(
-        long,
-        global = true,
-        env = "IMS_PATCH_INSECURE",
-        help_heading = "Connection"
-    )]
+    /// Do not verify the server's TLS certificate (unsafe; prints a warning) [env: IMS_PATCH_INSECURE]
+    #[arg(long, global = true, help_heading = "Connection")]
     pub insecure: bool,
 
-    /// Allow a plain http:// endpoint that is not on this machine
-    #[arg(
-        long,
-        global = true,
-        env = "IMS_PATCH_ALLOW_HTTP",
-        help_heading = "Connection"
-    )]
+    /// Allow a plain http:// endpoint that is not on this machine [env: IMS_PATCH_ALLOW_HTTP]
+    #[arg(long, global = true, help_heading = "Connection")]
     pub allow_http: bool,
 
-    /// PATCH body format and media type [default: v2.1]
-    #[arg(
-        long,
-        global = true,
-        value_name = "FORMAT",
-        env = "IMS_PATCH_PATCH_FORMAT",
-        help_heading = "Request"
-    )]
+    /// PATCH body format and media type [default: v2.1] [env: IMS_PATCH_PATCH_FORMAT]
+    #[arg(long, global = true, value_name = "FORMAT", help_heading = "Request")]
     pub patch_format: Option<PatchFormat>,
 
-    /// Print the request that would be sent and send no change
+    /// Print the PATCH instead of sending it (reads it needs first, such as a name lookup, still happen)
     #[arg(long, global = true, help_heading = "Request")]
     pub dry_run: bool,
 
@@ -191,13 +174,12 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, help_heading = "Request")]
     pub verbose: bool,
 
-    /// Output format of the image [default: table]
+    /// Output format of the image [default: table] [env: IMS_PATCH_OUTPUT]
     #[arg(
         short,
         long,
         global = true,
         value_name = "FORMAT",
-        env = "IMS_PATCH_OUTPUT",
         help_heading = "Output"
     )]
     pub output: Option<OutputFormat>,
@@ -211,7 +193,7 @@ pub struct GlobalArgs {
     )]
     pub fields: Vec<String>,
 
-    /// Print nothing on success
+    /// Print nothing on success (errors and warnings still go to stderr)
     #[arg(short, long, global = true, help_heading = "Output")]
     pub quiet: bool,
 }
@@ -228,64 +210,75 @@ pub enum OutputFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Rename an image (replace /name)
-    #[command(long_about = "\
-Rename an image: sends one PATCH with replace /name.
-
+    #[command(
+        long_about = "\
+Rename an image: sends one PATCH with replace /name.",
+        after_long_help = "\
 Examples:
   ims-patch rename 33ad552d-1149-471c-8190-ff6776174a00 ims_test01
-  ims-patch rename ims_test ims_test01 -o json")]
+  ims-patch rename ims_test ims_test01 -o json"
+    )]
     Rename(RenameArgs),
 
     /// Set or clear the IMS description (__description)
-    #[command(long_about = "\
+    #[command(
+        long_about = "\
 Set the IMS description attribute __description (add /__description), or \
-remove it with --clear.
-
+remove it with --clear.",
+        after_long_help = "\
 Examples:
   ims-patch describe 33ad552d-1149-471c-8190-ff6776174a00 'Ubuntu 22.04 base image'
   ims-patch describe --clear 33ad552d-1149-471c-8190-ff6776174a00
-  ims-patch describe --clear --ignore-missing ims_test")]
+  ims-patch describe --clear --ignore-missing ims_test"
+    )]
     Describe(DescribeArgs),
 
     /// Set attributes, all in one atomic request
-    #[command(long_about = "\
+    #[command(
+        long_about = "\
 Set one or more attributes in one request: one add per pair, applied all or \
 nothing by the server.
 
 KEY=VALUE sends VALUE as text, except for the base attributes with a known \
 type, which it converts: min_ram and min_disk (whole numbers), protected and \
 os_hidden (true or false), visibility (public, private, shared, community) and \
-tags (a comma-separated list). KEY:=JSON sends a JSON value as it is.
-
+tags (a comma-separated list). KEY:=JSON sends a JSON value as it is.",
+        after_long_help = "\
 Examples:
   ims-patch set-attr ims_test __os_bit=64 min_ram:=2048
   ims-patch set-attr 33ad552d-1149-471c-8190-ff6776174a00 protected=true tags=gold,2024
-  ims-patch set-attr ims_test tags:='[\"a\",\"b\"]' hw_firmware_type=uefi")]
+  ims-patch set-attr ims_test tags:='[\"a\",\"b\"]' hw_firmware_type=uefi"
+    )]
     SetAttr(SetAttrArgs),
 
     /// Remove attributes, all in one atomic request
-    #[command(long_about = "\
+    #[command(
+        long_about = "\
 Remove one or more custom attributes in one request (one remove per key). \
 Removing an attribute that is not set is a conflict (exit 6) unless \
 --ignore-missing is given, which reads the image first and skips the keys \
-that are not set (sending nothing if none is left).
-
+that are not set (sending nothing if none is left).",
+        after_long_help = "\
 Examples:
   ims-patch unset-attr ims_test __support_kvm __support_xen
-  ims-patch unset-attr --ignore-missing 33ad552d-1149-471c-8190-ff6776174a00 __support_kvm")]
+  ims-patch unset-attr --ignore-missing 33ad552d-1149-471c-8190-ff6776174a00 __support_kvm"
+    )]
     UnsetAttr(UnsetAttrArgs),
 
     /// Show an image
-    #[command(long_about = "\
-Show an image (GET /v2/images/{id}).
-
+    #[command(
+        long_about = "\
+Show an image (GET /v2/images/{id}).",
+        after_long_help = "\
 Examples:
   ims-patch show 33ad552d-1149-471c-8190-ff6776174a00
-  ims-patch show ims_test -o json --field __os_version")]
+  ims-patch show ims_test -o json --field __os_version"
+    )]
     Show(ShowArgs),
 
     /// Send an op list written in the v2.1 form, checked locally first
-    #[command(long_about = "\
+    #[command(
+        long_about = "\
 Send a list of operations written in the v2.1 form, read from FILE or from \
 standard input:
 
@@ -293,27 +286,30 @@ standard input:
    {\"op\": \"remove\", \"path\": \"/__support_xen\"}]
 
 The list is checked locally first. With --patch-format v2.0 it is sent in \
-the v2.0 form.
-
+the v2.0 form.",
+        after_long_help = "\
 Examples:
   ims-patch patch ims_test --file ops.json
-  echo '[{\"op\":\"add\",\"path\":\"/__os_bit\",\"value\":\"64\"}]' | ims-patch patch ims_test")]
+  echo '[{\"op\":\"add\",\"path\":\"/__os_bit\",\"value\":\"64\"}]' | ims-patch patch ims_test"
+    )]
     Patch(PatchArgs),
 
     /// Run a local Images API v2 server to try ims-patch and test scripts on
-    #[command(long_about = "\
+    #[command(
+        long_about = "\
 Run a local Images API v2 server that behaves like OpenStack Glance, seeded \
 with example images (among them 33ad552d-1149-471c-8190-ff6776174a00, named \
 ims_test). It prints the export lines that point ims-patch at it and runs \
 until interrupted. With --token given on its command line, every request \
 without that X-Auth-Token is answered 401; without it any token is accepted. \
 With --journal, every request received is appended to a file as a JSON line, \
-to see exactly what a script sent.
-
+to see exactly what a script sent.",
+        after_long_help = "\
 Examples:
   ims-patch sandbox
   ims-patch sandbox --port 9393 --state images.json --token s3cret
-  ims-patch sandbox --port 0 --journal requests.jsonl")]
+  ims-patch sandbox --port 0 --journal requests.jsonl"
+    )]
     Sandbox(SandboxArgs),
 
     /// Generate shell completions or man pages

@@ -167,7 +167,8 @@ pub struct Settings {
     pub output: OutputFormat,
     pub timeout: Duration,
     pub cacert: Option<Sourced<PathBuf>>,
-    pub insecure: bool,
+    /// Where TLS verification was switched off, if it was.
+    pub insecure: Option<Source>,
     pub fields: Vec<String>,
     pub quiet: bool,
     pub dry_run: bool,
@@ -214,10 +215,21 @@ fn parse_config(text: &str, path: &Path) -> Result<ConfigFile> {
                 format!(" at line {line}, column {column}")
             })
             .unwrap_or_default();
+        // A mistyped token must not be echoed in the message.
+        let on_token_line = e.span().is_some_and(|span| {
+            let start = text[..span.start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+            let line = text[start..].lines().next().unwrap_or("");
+            let key = line.split('=').next().unwrap_or("").trim();
+            key == "token" || key.starts_with("token ") || line.trim_start().starts_with("token=")
+        });
+        let detail = if on_token_line {
+            "the token must be a quoted string (value not shown)".to_string()
+        } else {
+            e.message().trim().to_string()
+        };
         Error::config(format!(
-            "invalid config file '{}'{place}: {}",
+            "invalid config file '{}'{place}: {detail}",
             path.display(),
-            e.message().trim()
         ))
         .hint("profile keys are: endpoint, token, token_file, token_command, patch_format, output, timeout, cacert, insecure, allow_http")
     })
@@ -264,8 +276,14 @@ fn warn_if_shared(path: &Path, what: &str) {
     let _ = (path, what);
 }
 
-/// Where the value of the global argument `id` came from, if it was given.
-fn given(matches: &ArgMatches, id: &str, flag: &'static str, var: &'static str) -> Option<Source> {
+/// Where the value of the global argument `id` came from, if it was given
+/// on the command line or (through clap's `env`) in the environment.
+pub fn given(
+    matches: &ArgMatches,
+    id: &str,
+    flag: &'static str,
+    var: &'static str,
+) -> Option<Source> {
     let mut m = Some(matches);
     while let Some(current) = m {
         match current.value_source(id) {
@@ -275,6 +293,96 @@ fn given(matches: &ArgMatches, id: &str, flag: &'static str, var: &'static str) 
         }
     }
     None
+}
+
+/// A text argument that clap read from its flag or its environment
+/// variable; a blank environment variable counts as unset.
+fn text_arg(
+    value: Option<&str>,
+    matches: &ArgMatches,
+    id: &str,
+    flag: &'static str,
+    var: &'static str,
+) -> Option<Sourced<String>> {
+    let value = value?;
+    let source = given(matches, id, flag, var).unwrap_or(Source::Flag(flag));
+    if matches!(source, Source::Env(_)) && value.trim().is_empty() {
+        return None;
+    }
+    Some(Sourced {
+        value: value.to_string(),
+        source,
+    })
+}
+
+/// A typed setting from the environment, parsed here (not by clap) so that
+/// a bad value is a configuration error that names the variable.
+fn env_setting<T>(
+    var: &'static str,
+    parse: fn(&str) -> Option<T>,
+    expected: &str,
+) -> Result<Option<T>> {
+    let Some(text) = std::env::var(var).ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    parse(text.trim()).map(Some).ok_or_else(|| {
+        Error::config(format!("{var}='{text}' is not {expected}"))
+            .hint(format!("fix or unset {var}"))
+    })
+}
+
+fn parse_format(text: &str) -> Option<PatchFormat> {
+    clap::ValueEnum::from_str(text, false).ok()
+}
+
+fn parse_output(text: &str) -> Option<OutputFormat> {
+    clap::ValueEnum::from_str(text, false).ok()
+}
+
+fn parse_seconds(text: &str) -> Option<f64> {
+    text.parse().ok()
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// A profile's text value for a typed setting, parsed.
+fn in_profile<T>(
+    value: Option<&str>,
+    expected: &str,
+    parse: fn(&str) -> Option<T>,
+    source: &Source,
+) -> Result<Option<T>> {
+    value
+        .map(|text| {
+            parse(text)
+                .ok_or_else(|| Error::config(format!("'{text}' ({source}) is not {expected}")))
+        })
+        .transpose()
+}
+
+/// The first of flag, environment and profile that sets a typed value.
+fn layered<T>(
+    flag: Option<(T, &'static str)>,
+    env: Option<(T, &'static str)>,
+    profile: Option<(T, Source)>,
+) -> Option<Sourced<T>> {
+    flag.map(|(value, name)| Sourced {
+        value,
+        source: Source::Flag(name),
+    })
+    .or_else(|| {
+        env.map(|(value, var)| Sourced {
+            value,
+            source: Source::Env(var),
+        })
+    })
+    .or_else(|| profile.map(|(value, source)| Sourced { value, source }))
 }
 
 fn expand_home(path: &Path) -> PathBuf {
@@ -287,45 +395,53 @@ fn expand_home(path: &Path) -> PathBuf {
 impl Settings {
     /// Resolves the settings: flag, then environment, then profile, then default.
     pub fn resolve(args: &GlobalArgs, matches: &ArgMatches) -> Result<Settings> {
-        let config_source = given(matches, "config", "--config", "IMS_PATCH_CONFIG");
-        let config_path = match &args.config {
-            Some(path) => path.clone(),
-            None => default_config_path().ok_or_else(|| {
-                Error::config("cannot find the user config directory")
-                    .hint("pass --config PATH or set IMS_PATCH_CONFIG")
-            })?,
+        let config_arg = text_arg(
+            args.config.as_deref().and_then(Path::to_str),
+            matches,
+            "config",
+            "--config",
+            "IMS_PATCH_CONFIG",
+        );
+        let (config_path, config_source) = match config_arg {
+            Some(arg) => (PathBuf::from(arg.value), Some(arg.source)),
+            None => (
+                default_config_path().ok_or_else(|| {
+                    Error::config("cannot find the user config directory")
+                        .hint("pass --config PATH or set IMS_PATCH_CONFIG")
+                })?,
+                None,
+            ),
         };
         let config = load_config(&config_path, config_source.as_ref())?;
 
-        let profile_source = given(matches, "profile", "--profile", "IMS_PATCH_PROFILE");
-        let (profile_name, profile_source) = match (&args.profile, &config) {
-            (Some(name), _) => (Some(name.clone()), profile_source),
+        let profile_arg = text_arg(
+            args.profile.as_deref(),
+            matches,
+            "profile",
+            "--profile",
+            "IMS_PATCH_PROFILE",
+        );
+        let (profile_name, profile_origin) = match (profile_arg, &config) {
+            (Some(arg), _) => (Some(arg.value), format!("({})", arg.source)),
             (None, Some(c)) => (
                 c.default_profile.clone(),
-                Some(Source::Profile {
-                    profile: "default_profile".into(),
-                    file: config_path.clone(),
-                }),
+                "(from default_profile)".to_string(),
             ),
-            (None, None) => (None, None),
+            (None, None) => (None, String::new()),
         };
         let empty = Profile::default();
         let profile = match &profile_name {
             None => &empty,
-            Some(name) => {
-                let found = config.as_ref().and_then(|c| c.profiles.get(name));
-                found.ok_or_else(|| {
+            Some(name) => config
+                .as_ref()
+                .and_then(|c| c.profiles.get(name))
+                .ok_or_else(|| {
                     let known: Vec<&str> = config
                         .iter()
                         .flat_map(|c| c.profiles.keys().map(String::as_str))
                         .collect();
-                    let origin = match &profile_source {
-                        Some(Source::Profile { .. }) => "(from default_profile)".to_string(),
-                        Some(s) => format!("({s})"),
-                        None => String::new(),
-                    };
                     let err = Error::config(format!(
-                        "profile '{name}' {origin} is not defined in '{}'",
+                        "profile '{name}' {profile_origin} is not defined in '{}'",
                         config_path.display()
                     ));
                     if known.is_empty() {
@@ -336,33 +452,25 @@ impl Settings {
                     } else {
                         err.hint(format!("defined profiles: {}", known.join(", ")))
                     }
-                })?
-            }
+                })?,
         };
         let from_profile = || Source::Profile {
             profile: profile_name.clone().unwrap_or_default(),
             file: config_path.clone(),
         };
 
-        // Plain-http endpoints to other hosts are refused unless allowed.
-        let allow_http = args.allow_http || profile.allow_http.unwrap_or(false);
-
-        let endpoint = match (&args.endpoint, &profile.endpoint) {
-            (Some(e), _) => Sourced {
-                value: e.clone(),
-                source: given(matches, "endpoint", "--endpoint", "IMS_PATCH_ENDPOINT")
-                    .unwrap_or(Source::Flag("--endpoint")),
-            },
-            (None, Some(e)) => Sourced {
-                value: e.clone(),
-                source: from_profile(),
-            },
-            (None, None) => {
-                return Err(Error::config("no endpoint is set").hint(
+        let endpoint = text_arg(args.endpoint.as_deref(), matches, "endpoint", "--endpoint", "IMS_PATCH_ENDPOINT")
+            .or_else(|| {
+                profile.endpoint.clone().map(|value| Sourced {
+                    value,
+                    source: from_profile(),
+                })
+            })
+            .ok_or_else(|| {
+                Error::config("no endpoint is set").hint(
                     "pass --endpoint URL, set IMS_PATCH_ENDPOINT, or put endpoint = \"...\" in a profile of the config file (try 'ims-patch sandbox' for a local one)",
-                ))
-            }
-        };
+                )
+            })?;
         let parsed = Endpoint::parse(&endpoint.value).map_err(|why| {
             endpoint
                 .source
@@ -373,8 +481,17 @@ impl Settings {
                 ))
                 .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
         })?;
+
+        // Plain-http endpoints to other hosts are refused unless allowed.
+        let allow_http = layered(
+            args.allow_http.then_some((true, "--allow-http")),
+            env_setting("IMS_PATCH_ALLOW_HTTP", parse_bool, "true or false")?
+                .map(|v| (v, "IMS_PATCH_ALLOW_HTTP")),
+            profile.allow_http.map(|v| (v, from_profile())),
+        )
+        .is_some_and(|s| s.value);
         if !parsed.is_https() && !parsed.is_loopback() && !allow_http {
-            return Err(Error::config(format!(
+            return Err(endpoint.source.bad_value(format!(
                 "endpoint '{}' ({}) uses plain http to another machine, which would send the token unencrypted",
                 endpoint.value, endpoint.source
             ))
@@ -387,63 +504,75 @@ impl Settings {
 
         let token = resolve_token(args, matches, profile, &from_profile)?;
 
-        let patch_format = match (args.patch_format, &profile.patch_format) {
-            (Some(f), _) => f,
-            (None, Some(text)) => PatchFormat::parse(text).ok_or_else(|| {
-                Error::config(format!(
-                    "patch_format '{text}' ({}) is not one of v2.1, v2.0",
-                    from_profile()
-                ))
-            })?,
-            (None, None) => PatchFormat::default(),
-        };
-        let output = match (args.output, &profile.output) {
-            (Some(o), _) => o,
-            (None, Some(text)) => match text.as_str() {
-                "table" => OutputFormat::Table,
-                "json" => OutputFormat::Json,
-                _ => {
-                    return Err(Error::config(format!(
-                        "output '{text}' ({}) is not one of table, json",
-                        from_profile()
-                    )))
-                }
-            },
-            (None, None) => OutputFormat::default(),
-        };
-        let timeout = match (args.timeout, profile.timeout) {
-            (Some(t), _) => Sourced {
-                value: t,
-                source: given(matches, "timeout", "--timeout", "IMS_PATCH_TIMEOUT")
-                    .unwrap_or(Source::Flag("--timeout")),
-            },
-            (None, Some(t)) => Sourced {
-                value: t,
-                source: from_profile(),
-            },
-            (None, None) => Sourced {
-                value: 30.0,
-                source: Source::Default,
-            },
-        };
+        let patch_format = layered(
+            args.patch_format.map(|v| (v, "--patch-format")),
+            env_setting("IMS_PATCH_PATCH_FORMAT", parse_format, "v2.1 or v2.0")?
+                .map(|v| (v, "IMS_PATCH_PATCH_FORMAT")),
+            in_profile(
+                profile.patch_format.as_deref(),
+                "a patch_format (v2.1 or v2.0)",
+                parse_format,
+                &from_profile(),
+            )?
+            .map(|v| (v, from_profile())),
+        )
+        .map(|s| s.value)
+        .unwrap_or_default();
+        let output = layered(
+            args.output.map(|v| (v, "--output")),
+            env_setting("IMS_PATCH_OUTPUT", parse_output, "table or json")?
+                .map(|v| (v, "IMS_PATCH_OUTPUT")),
+            in_profile(
+                profile.output.as_deref(),
+                "an output (table or json)",
+                parse_output,
+                &from_profile(),
+            )?
+            .map(|v| (v, from_profile())),
+        )
+        .map(|s| s.value)
+        .unwrap_or_default();
+        let timeout = layered(
+            args.timeout.map(|v| (v, "--timeout")),
+            env_setting("IMS_PATCH_TIMEOUT", parse_seconds, "a number of seconds")?
+                .map(|v| (v, "IMS_PATCH_TIMEOUT")),
+            profile.timeout.map(|v| (v, from_profile())),
+        )
+        .unwrap_or(Sourced {
+            value: 30.0,
+            source: Source::Default,
+        });
         if !(timeout.value.is_finite() && timeout.value > 0.0 && timeout.value <= 86_400.0) {
             return Err(timeout.source.bad_value(format!(
                 "timeout {} ({}) must be a number of seconds above 0 and at most 86400",
                 timeout.value, timeout.source
             )));
         }
-        let cacert = match (&args.cacert, &profile.cacert) {
-            (Some(p), _) => Some(Sourced {
-                value: p.clone(),
-                source: given(matches, "cacert", "--cacert", "IMS_PATCH_CACERT")
-                    .unwrap_or(Source::Flag("--cacert")),
-            }),
-            (None, Some(p)) => Some(Sourced {
+        let insecure = layered(
+            args.insecure.then_some((true, "--insecure")),
+            env_setting("IMS_PATCH_INSECURE", parse_bool, "true or false")?
+                .map(|v| (v, "IMS_PATCH_INSECURE")),
+            profile.insecure.map(|v| (v, from_profile())),
+        )
+        .filter(|s| s.value)
+        .map(|s| s.source);
+        let cacert = text_arg(
+            args.cacert.as_deref().and_then(Path::to_str),
+            matches,
+            "cacert",
+            "--cacert",
+            "IMS_PATCH_CACERT",
+        )
+        .map(|arg| Sourced {
+            value: PathBuf::from(arg.value),
+            source: arg.source,
+        })
+        .or_else(|| {
+            profile.cacert.as_deref().map(|p| Sourced {
                 value: expand_home(p),
                 source: from_profile(),
-            }),
-            (None, None) => None,
-        };
+            })
+        });
 
         Ok(Settings {
             endpoint,
@@ -452,7 +581,7 @@ impl Settings {
             output,
             timeout: Duration::from_secs_f64(timeout.value),
             cacert,
-            insecure: args.insecure || profile.insecure.unwrap_or(false),
+            insecure,
             fields: args.fields.clone(),
             quiet: args.quiet,
             dry_run: args.dry_run,
@@ -472,15 +601,19 @@ fn resolve_token(
             "pass --token, set IMS_PATCH_TOKEN, or give a profile token_command (or token_file) in the config file",
         )
     };
-    if let Some(t) = &args.token {
-        let source = given(matches, "token", "--token", "IMS_PATCH_TOKEN")
-            .unwrap_or(Source::Flag("--token"));
-        if t.trim().is_empty() {
-            return Err(Error::config(format!("the token ({source}) is empty")));
+    if let Some(t) = text_arg(
+        args.token.as_deref(),
+        matches,
+        "token",
+        "--token",
+        "IMS_PATCH_TOKEN",
+    ) {
+        if t.value.trim().is_empty() {
+            return Err(Error::usage(format!("the token ({}) is empty", t.source)));
         }
         return Ok(Sourced {
-            value: Token::new(t.trim()),
-            source,
+            value: Token::new(t.value.trim()),
+            source: t.source,
         });
     }
     let set: Vec<&str> = [
@@ -635,6 +768,9 @@ mod tests {
         assert!(e.message.contains("tokn"), "{}", e.message);
         let e = parse_config("[profiles.a\n", path).unwrap_err();
         assert!(e.message.contains("line 1"), "{}", e.message);
+        let e = parse_config("[profiles.a]\ntoken = 12345678\n", path).unwrap_err();
+        assert!(e.message.contains("line 2"), "{}", e.message);
+        assert!(!e.message.contains("12345678"), "{}", e.message);
         let ok = parse_config(text.replace("tokn", "token").as_str(), path).unwrap();
         assert_eq!(ok.profiles["a"].token.as_deref(), Some("t"));
     }

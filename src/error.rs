@@ -1,7 +1,5 @@
 //! Error kinds, the exit code each maps to, and the hints shown with them.
 
-use std::fmt;
-
 /// What went wrong, coarsely: each kind has one documented exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -52,7 +50,8 @@ impl Kind {
 
 /// A failure to report: a lowercase message, the kind that picks the exit
 /// code, and zero or more `hint:` lines that say what to do next.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
 pub struct Error {
     pub kind: Kind,
     pub message: String,
@@ -95,14 +94,6 @@ impl Error {
         self.kind.exit_code()
     }
 }
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for Error {}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Error {

@@ -33,14 +33,6 @@ impl PatchFormat {
             PatchFormat::V20 => "v2.0",
         }
     }
-
-    pub fn parse(s: &str) -> Option<PatchFormat> {
-        match s {
-            "v2.1" | "2.1" => Some(PatchFormat::V21),
-            "v2.0" | "2.0" => Some(PatchFormat::V20),
-            _ => None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

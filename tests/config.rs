@@ -1,6 +1,8 @@
 //! Configuration: precedence flag > environment > profile > default, the
 //! token sources, and the errors that name the file and line.
 
+use serde_json::{json, Value};
+
 use crate::support::{set_mode, Ims, Sandbox, SEED_ID, TOKEN};
 
 fn dead_endpoint() -> String {
@@ -227,7 +229,11 @@ fn config_errors_name_the_file_and_line() {
         .args(["show", SEED_ID])
         .run();
     run.code(3);
-    assert!(run.stderr.contains("patch_format 'v3'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("'v3' (from profile 'a' in ") && run.stderr.contains("patch_format"),
+        "{}",
+        run.stderr
+    );
 
     let run = Ims::new()
         .write_config("default_profile = \"missing\"\n")
@@ -371,4 +377,97 @@ fn a_bad_flag_value_is_a_usage_error_and_a_bad_setting_a_configuration_error() {
         run.stderr
     );
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}
+
+#[test]
+fn a_token_from_the_environment_beats_the_profile() {
+    let sb = Sandbox::start();
+    let config = format!(
+        "default_profile = \"p\"\n[profiles.p]\nendpoint = \"{}\"\ntoken_command = \"echo from-profile\"\n",
+        sb.endpoint
+    );
+    Ims::new()
+        .write_config(&config)
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .args(["show", SEED_ID])
+        .run()
+        .ok();
+    Ims::new()
+        .write_config(&config)
+        .args(["show", SEED_ID])
+        .run()
+        .ok();
+    // A blank variable counts as unset: the profile's token is used.
+    Ims::new()
+        .write_config(&config)
+        .env("IMS_PATCH_TOKEN", "")
+        .args(["show", SEED_ID])
+        .run()
+        .ok();
+    Ims::new()
+        .write_config(&config)
+        .env("IMS_PATCH_TOKEN", "from-env")
+        .args(["--token", TOKEN, "show", SEED_ID])
+        .run()
+        .ok();
+    let tokens: Vec<Value> = sb
+        .requests()
+        .iter()
+        .map(|r| r["headers"]["x-auth-token"].clone())
+        .collect();
+    assert_eq!(
+        tokens,
+        [
+            json!(TOKEN),
+            json!("from-profile"),
+            json!("from-profile"),
+            json!(TOKEN)
+        ]
+    );
+}
+
+#[test]
+fn bad_environment_values_are_configuration_errors_naming_the_variable() {
+    for (var, value) in [
+        ("IMS_PATCH_PATCH_FORMAT", "v3"),
+        ("IMS_PATCH_OUTPUT", "xml"),
+        ("IMS_PATCH_TIMEOUT", "soon"),
+        ("IMS_PATCH_INSECURE", "maybe"),
+    ] {
+        let run = Ims::new()
+            .env("IMS_PATCH_ENDPOINT", "http://127.0.0.1:9")
+            .env("IMS_PATCH_TOKEN", TOKEN)
+            .env(var, value)
+            .args(["show", SEED_ID])
+            .run();
+        run.code(3);
+        assert!(
+            run.stderr.contains(&format!("{var}='{value}'")),
+            "{}",
+            run.stderr
+        );
+    }
+    // They are the client's settings: the sandbox and generate ignore them.
+    let run = Ims::new()
+        .env("IMS_PATCH_OUTPUT", "xml")
+        .args(["generate", "completions", "bash"])
+        .run();
+    run.ok();
+}
+
+#[test]
+fn the_environment_can_switch_off_what_a_profile_switches_on() {
+    let config = "default_profile = \"p\"\n[profiles.p]\nendpoint = \"http://ims.example.com\"\nallow_http = true\ntoken = \"t\"\n";
+    Ims::new()
+        .write_config(config)
+        .args(["--dry-run", "rename", SEED_ID, "x"])
+        .run()
+        .ok();
+    let run = Ims::new()
+        .write_config(config)
+        .env("IMS_PATCH_ALLOW_HTTP", "false")
+        .args(["--dry-run", "rename", SEED_ID, "x"])
+        .run();
+    run.code(3);
+    assert!(run.stderr.contains("plain http"), "{}", run.stderr);
 }
