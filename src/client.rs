@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use reqwest::blocking::Client as Http;
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderValue, CONTENT_TYPE, LOCATION};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
@@ -26,16 +26,44 @@ pub struct Request {
     pub body: Option<String>,
 }
 
+/// A header value, or the token, which only `send` ever puts in writing.
+enum Header<'a> {
+    Text(&'a str),
+    Token,
+}
+
 impl Request {
+    fn get(url: Url) -> Request {
+        Request {
+            method: Method::GET,
+            url,
+            content_type: None,
+            body: None,
+        }
+    }
+
+    /// Every header this request is sent with: the one list that both
+    /// `send` and `render` use.
+    fn headers(&self) -> Vec<(&'static str, Header<'_>)> {
+        let mut headers = vec![("Accept", Header::Text("application/json"))];
+        if let Some(ct) = self.content_type {
+            headers.push(("Content-Type", Header::Text(ct)));
+        }
+        headers.push(("User-Agent", Header::Text(USER_AGENT_VALUE)));
+        headers.push(("X-Auth-Token", Header::Token));
+        headers
+    }
+
     /// The request as text: method and URL, headers (token redacted), body.
     pub fn render(&self) -> String {
         let mut out = format!("{} {}\n", self.method, self.url);
-        out.push_str("Accept: application/json\n");
-        if let Some(ct) = self.content_type {
-            out.push_str(&format!("Content-Type: {ct}\n"));
+        for (name, value) in self.headers() {
+            let value = match value {
+                Header::Text(text) => text,
+                Header::Token => "<redacted>",
+            };
+            out.push_str(&format!("{name}: {value}\n"));
         }
-        out.push_str(&format!("User-Agent: {USER_AGENT_VALUE}\n"));
-        out.push_str("X-Auth-Token: <redacted>\n");
         if let Some(body) = &self.body {
             let pretty = serde_json::from_str::<Value>(body)
                 .ok()
@@ -52,13 +80,12 @@ impl Request {
 /// A client for one image service endpoint.
 pub struct Client {
     http: Http,
+    token: HeaderValue,
     settings: Settings,
 }
 
 impl Client {
     pub fn new(settings: &Settings) -> Result<Client> {
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         let mut token = HeaderValue::from_str(settings.token.value.expose()).map_err(|_| {
             Error::config(format!(
                 "the token ({}) contains characters that cannot go in an HTTP header",
@@ -66,10 +93,7 @@ impl Client {
             ))
         })?;
         token.set_sensitive(true);
-        headers.insert("X-Auth-Token", token);
         let mut builder = Http::builder()
-            .default_headers(headers)
-            .user_agent(USER_AGENT_VALUE)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -81,8 +105,8 @@ impl Client {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        if settings.insecure {
-            eprintln!("ims-patch: warning: TLS certificates are not verified (--insecure); the token can be intercepted");
+        if let Some(source) = &settings.insecure {
+            eprintln!("ims-patch: warning: TLS certificates are not verified (insecure {source}); the token can be intercepted");
             builder = builder.danger_accept_invalid_certs(true);
         }
         let http = builder
@@ -90,6 +114,7 @@ impl Client {
             .map_err(|e| Error::runtime(format!("cannot set up the HTTP client: {}", chain(&e))))?;
         Ok(Client {
             http,
+            token,
             settings: settings.clone(),
         })
     }
@@ -103,12 +128,18 @@ impl Client {
     }
 
     pub fn get_image_request(&self, id: &str) -> Request {
-        Request {
-            method: Method::GET,
-            url: self.image_url(id),
-            content_type: None,
-            body: None,
+        Request::get(self.image_url(id))
+    }
+
+    /// `GET /v2/images?name=NAME`, and with `os_hidden=true`, which Glance
+    /// needs to list hidden images.
+    pub fn find_by_name_request(&self, name: &str, hidden: bool) -> Request {
+        let mut url = self.settings.endpoint.value.url(&["images"]);
+        url.query_pairs_mut().append_pair("name", name);
+        if hidden {
+            url.query_pairs_mut().append_pair("os_hidden", "true");
         }
+        Request::get(url)
     }
 
     pub fn patch_request(&self, id: &str, ops: &[Op], format: PatchFormat) -> Request {
@@ -125,17 +156,19 @@ impl Client {
         self.send(&self.get_image_request(id))
     }
 
-    /// `GET /v2/images?name=NAME`: every image with exactly that name.
+    /// Every image with exactly that name: the visible ones, or when there
+    /// is none, the hidden ones (`os_hidden`), which Glance lists only when
+    /// asked.
     pub fn find_by_name(&self, name: &str) -> Result<Vec<Value>> {
-        let mut url = self.settings.endpoint.value.url(&["images"]);
-        url.query_pairs_mut().append_pair("name", name);
-        let request = Request {
-            method: Method::GET,
-            url,
-            content_type: None,
-            body: None,
-        };
-        let list = self.send(&request)?;
+        let images = self.list(&self.find_by_name_request(name, false))?;
+        if !images.is_empty() {
+            return Ok(images);
+        }
+        self.list(&self.find_by_name_request(name, true))
+    }
+
+    fn list(&self, request: &Request) -> Result<Vec<Value>> {
+        let list = self.send(request)?;
         match list.get("images") {
             Some(Value::Array(images)) => Ok(images.clone()),
             _ => Err(Error::runtime(format!(
@@ -160,8 +193,11 @@ impl Client {
         let mut builder = self
             .http
             .request(request.method.clone(), request.url.clone());
-        if let Some(ct) = request.content_type {
-            builder = builder.header(CONTENT_TYPE, ct);
+        for (name, value) in request.headers() {
+            builder = match value {
+                Header::Text(text) => builder.header(name, text),
+                Header::Token => builder.header(name, self.token.clone()),
+            };
         }
         if let Some(body) = &request.body {
             builder = builder.body(body.clone());
@@ -270,6 +306,9 @@ impl Client {
                 "the token ({}) is missing, invalid or expired; get a new one",
                 self.settings.token.source
             )),
+            403 if message.contains("queued image") => err.hint(
+                "disk_format and container_format can only change while the image is queued, before its data is uploaded",
+            ),
             403 if message.contains("read-only") || message.contains("reserved") => {
                 err.hint("this attribute is managed by the image service and cannot be changed")
             }

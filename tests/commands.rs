@@ -470,3 +470,85 @@ fn quiet_prints_nothing_on_success() {
     assert_eq!(run.stderr, "");
     assert_eq!(sb.image(SEED_ID)["name"], "quiet");
 }
+
+#[test]
+fn quiet_also_silences_the_status_notes() {
+    let sb = Sandbox::start();
+    let run = sb
+        .ims()
+        .args([
+            "-q",
+            "unset-attr",
+            "--ignore-missing",
+            SEED_ID,
+            "__not_there",
+        ])
+        .run();
+    run.ok();
+    assert_eq!((run.stdout.as_str(), run.stderr.as_str()), ("", ""));
+    let run = sb
+        .ims()
+        .args(["unset-attr", "--ignore-missing", SEED_ID, "__not_there"])
+        .run();
+    run.ok();
+    assert!(
+        run.stderr.contains("'__not_there' is not set"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn hidden_images_are_found_by_name() {
+    let sb = Sandbox::start();
+    let id = sb.create(&json!({"name": "hidden one", "os_hidden": true}));
+    sb.clear_journal();
+    let run = sb.ims().args(["show", "hidden one", "-o", "json"]).run();
+    run.ok();
+    assert_eq!(run.json()["id"], id.as_str());
+    assert_eq!(
+        sb.request_lines(),
+        [
+            "GET /v2/images?name=hidden+one",
+            "GET /v2/images?name=hidden+one&os_hidden=true"
+        ]
+    );
+}
+
+#[test]
+fn show_dry_run_prints_the_read_and_sends_nothing() {
+    let sb = Sandbox::start();
+    let run = sb.ims().args(["--dry-run", "show", "ims_test"]).run();
+    run.ok().no_secret();
+    assert!(
+        run.stdout
+            .starts_with(&format!("GET {}/v2/images?name=ims_test\n", sb.endpoint)),
+        "{}",
+        run.stdout
+    );
+    assert!(sb.requests().is_empty());
+}
+
+#[test]
+fn an_upper_case_id_gets_a_hint() {
+    let sb = Sandbox::start();
+    let run = sb.ims().args(["show", &SEED_ID.to_uppercase()]).run();
+    run.code(5);
+    assert!(
+        run.stderr.contains(&format!("try '{SEED_ID}'")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_completion_variable_of_another_program_is_ignored() {
+    let sb = Sandbox::start();
+    let run = sb
+        .ims()
+        .env("COMPLETE", "bash")
+        .args(["show", SEED_ID, "--field", "name"])
+        .run();
+    run.ok();
+    assert!(run.stdout.contains("ims_test"), "{}", run.stdout);
+}

@@ -21,7 +21,12 @@ pub fn edit(args: &DescribeArgs) -> Edit {
 }
 
 pub fn run(ctx: &Context, args: &DescribeArgs) -> Result<()> {
-    run_edit(ctx, &args.image, edit(args))
+    let result = run_edit(ctx, &args.image, edit(args));
+    if args.clear {
+        result.map_err(super::ignore_missing_hint)
+    } else {
+        result
+    }
 }
 
 #[cfg(test)]

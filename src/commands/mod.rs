@@ -15,7 +15,7 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use crate::client::Client;
+use crate::client::{Client, Request};
 use crate::error::{Error, Kind, Result};
 use crate::output::{self, Style};
 use crate::patch::{is_core, Op, OpKind, PatchFormat, CORE};
@@ -148,6 +148,20 @@ pub fn needs_read(edit: &Edit, format: PatchFormat) -> bool {
                 .any(|op| op.kind == OpKind::Add && !is_core(&op.key)))
 }
 
+/// Prints a request instead of sending it (`--dry-run`).
+pub fn print_request(request: &Request) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(request.render().as_bytes())?;
+    out.flush().map_err(Error::from)
+}
+
+/// A status line on stderr, unless `--quiet`.
+fn note(ctx: &Context, text: &str) {
+    if !ctx.style.quiet {
+        eprintln!("ims-patch: {text}");
+    }
+}
+
 /// Checks, resolves, reads what must be read, and sends one PATCH.
 pub fn run_edit(ctx: &Context, image: &str, edit: Edit) -> Result<()> {
     crate::patch::validate(&edit.ops)?;
@@ -155,7 +169,7 @@ pub fn run_edit(ctx: &Context, image: &str, edit: Edit) -> Result<()> {
     let format = client.settings().patch_format;
     let (id, mut current) = resolve(client, image)?;
     if needs_read(&edit, format) && current.is_none() {
-        current = Some(client.get_image(&id)?);
+        current = Some(client.get_image(&id).map_err(|e| id_hint(e, &id))?);
     }
     let mut present: HashSet<String> = match &current {
         Some(Value::Object(obj)) => obj.keys().cloned().collect(),
@@ -163,32 +177,61 @@ pub fn run_edit(ctx: &Context, image: &str, edit: Edit) -> Result<()> {
     };
     let (ops, skipped) = plan(&edit, &mut present, format);
     for key in &skipped {
-        eprintln!("ims-patch: '{key}' is not set on image {id}; skipped");
+        note(ctx, &format!("'{key}' is not set on image {id}; skipped"));
     }
     if ops.is_empty() && !edit.ops.is_empty() {
         let image = current.expect("skipping ops implies the image was read");
-        eprintln!("ims-patch: nothing to change; no request sent");
+        note(ctx, "nothing to change; no request sent");
         return ctx.print(&image);
     }
     let request = client.patch_request(&id, &ops, format);
     if client.settings().dry_run {
-        let mut out = std::io::stdout().lock();
-        out.write_all(request.render().as_bytes())?;
-        return out.flush().map_err(Error::from);
+        return print_request(&request);
     }
-    let image = client.send(&request).map_err(|e| conflict_hint(e, &ops))?;
+    let image = client
+        .send(&request)
+        .map_err(|e| conflict_detail(id_hint(e, &id), &ops))?;
     ctx.print(&image)
 }
 
-/// Adds what to do about a 409 given the ops that caused it.
-fn conflict_hint(err: Error, ops: &[Op]) -> Error {
+/// Glance's IDs are lower-case; it answers 404 to any other spelling.
+pub fn id_hint(err: Error, id: &str) -> Error {
+    if err.kind == Kind::NotFound && id.chars().any(|c| c.is_ascii_uppercase()) {
+        err.hint(format!(
+            "image IDs are lower-case; try '{}'",
+            id.to_ascii_lowercase()
+        ))
+    } else {
+        err
+    }
+}
+
+/// Says which op a 409 came from, read from Glance's message ("Property X
+/// does not exist." or "Property X already present.").
+fn conflict_detail(err: Error, ops: &[Op]) -> Error {
     if err.kind != Kind::Conflict {
         return err;
     }
-    if ops.iter().any(|op| op.kind == OpKind::Remove) {
-        err.hint("an attribute to remove is not set; --ignore-missing skips such attributes")
-    } else if ops.iter().any(|op| op.kind == OpKind::Replace) {
-        err.hint("replace needs the attribute to exist; use add (set-attr) to create it")
+    let missing = ops.iter().find(|op| {
+        op.kind != OpKind::Add
+            && err
+                .message
+                .contains(&format!("Property {} does not exist.", op.key))
+    });
+    match missing {
+        Some(op) => err.hint(format!(
+            "'{}' is not set on the image, and {} needs it to be",
+            op.key,
+            op.kind.as_str()
+        )),
+        None => err,
+    }
+}
+
+/// The hint for commands that have --ignore-missing.
+pub fn ignore_missing_hint(err: Error) -> Error {
+    if err.kind == Kind::Conflict {
+        err.hint("--ignore-missing skips attributes that are not set")
     } else {
         err
     }

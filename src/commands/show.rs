@@ -1,23 +1,23 @@
 //! `show IMAGE`: `GET /v2/images/{id}` (or the lookup by name, which already
 //! returns the whole image).
 
-use std::io::Write;
-
-use super::{resolve, Context};
+use super::{id_hint, is_image_id, print_request, resolve, Context};
 use crate::cli::ShowArgs;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub fn run(ctx: &Context, args: &ShowArgs) -> Result<()> {
     let client = &ctx.client;
-    let (id, found) = resolve(client, &args.image)?;
     if client.settings().dry_run {
-        let mut out = std::io::stdout().lock();
-        out.write_all(client.get_image_request(&id).render().as_bytes())?;
-        return out.flush().map_err(Error::from);
+        return print_request(&if is_image_id(&args.image) {
+            client.get_image_request(&args.image)
+        } else {
+            client.find_by_name_request(&args.image, false)
+        });
     }
+    let (id, found) = resolve(client, &args.image)?;
     let image = match found {
         Some(image) => image,
-        None => client.get_image(&id)?,
+        None => client.get_image(&id).map_err(|e| id_hint(e, &id))?,
     };
     ctx.print(&image)
 }

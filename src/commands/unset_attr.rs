@@ -13,7 +13,7 @@ pub fn edit(args: &UnsetAttrArgs) -> Edit {
 }
 
 pub fn run(ctx: &Context, args: &UnsetAttrArgs) -> Result<()> {
-    run_edit(ctx, &args.image, edit(args))
+    run_edit(ctx, &args.image, edit(args)).map_err(super::ignore_missing_hint)
 }
 
 #[cfg(test)]
