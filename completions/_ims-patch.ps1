@@ -2,8 +2,8 @@
 Register-ArgumentCompleter -Native -CommandName ims-patch -ScriptBlock {
     param($wordToComplete, $commandAst, $cursorPosition)
 
-    $prev = $env:COMPLETE;
-    $env:COMPLETE = "powershell";
+    $prev = $env:IMS_PATCH_COMPLETE;
+    $env:IMS_PATCH_COMPLETE = "powershell";
 
     $args = $commandAst.Extent.Text
     $args = $args.Substring(0, [math]::Min($cursorPosition, $args.Length));
@@ -15,9 +15,9 @@ Register-ArgumentCompleter -Native -CommandName ims-patch -ScriptBlock {
 & ims-patch -- $args
 "@;
     if ($null -eq $prev) {
-        Remove-Item Env:\COMPLETE;
+        Remove-Item Env:\IMS_PATCH_COMPLETE;
     } else {
-        $env:COMPLETE = $prev;
+        $env:IMS_PATCH_COMPLETE = $prev;
     }
     $results | ForEach-Object {
         $split = $_.Split("`t");

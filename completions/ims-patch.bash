@@ -17,7 +17,7 @@ _clap_complete_ims_patch() {
         _CLAP_COMPLETE_INDEX="$_CLAP_COMPLETE_INDEX" \
         _CLAP_COMPLETE_COMP_TYPE="$_CLAP_COMPLETE_COMP_TYPE" \
         _CLAP_COMPLETE_SPACE="$_CLAP_COMPLETE_SPACE" \
-        COMPLETE="bash" \
+        IMS_PATCH_COMPLETE="bash" \
         "ims-patch" -- "${words[@]}" \
     ) )
     if [[ $? != 0 ]]; then

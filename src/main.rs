@@ -10,18 +10,19 @@ mod output;
 mod patch;
 mod sandbox;
 
-use clap::parser::ValueSource;
 use clap::{ArgMatches, CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::commands::Context;
-use crate::config::Settings;
+use crate::config::{Settings, Source};
 use crate::error::Result;
 use crate::output::Style;
 
 fn main() {
-    // Shell completion requests (COMPLETE=bash ims-patch ...) end here.
+    // Shell completion requests (IMS_PATCH_COMPLETE=bash ims-patch -- ...)
+    // end here.
     clap_complete::CompleteEnv::with_factory(Cli::command)
+        .var(commands::generate::COMPLETE_VAR)
         .bin("ims-patch")
         .completer("ims-patch")
         .complete();
@@ -45,8 +46,12 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let command = match cli.command {
         Command::Generate(args) => return commands::generate::run(&args),
         Command::Sandbox(args) => {
-            let token = given_on_command_line(matches, "token").then_some(cli.global.token);
-            return commands::sandbox::run(&args, token.flatten());
+            // Only a --token typed for the sandbox guards it: IMS_PATCH_TOKEN
+            // is the client's setting.
+            let typed = config::given(matches, "token", "--token", "IMS_PATCH_TOKEN")
+                == Some(Source::Flag("--token"));
+            let token = cli.global.token.filter(|_| typed);
+            return commands::sandbox::run(&args, token);
         }
         other => other,
     };
@@ -68,17 +73,4 @@ fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
         Command::Patch(args) => commands::patch::run(&ctx, &args),
         Command::Generate(_) | Command::Sandbox(_) => unreachable!("handled above"),
     }
-}
-
-/// Whether the global argument `id` was typed on the command line (as
-/// opposed to coming from the environment), before or after the subcommand.
-fn given_on_command_line(matches: &ArgMatches, id: &str) -> bool {
-    let mut current = Some(matches);
-    while let Some(m) = current {
-        if m.value_source(id) == Some(ValueSource::CommandLine) {
-            return true;
-        }
-        current = m.subcommand().map(|(_, sub)| sub);
-    }
-    false
 }

@@ -112,6 +112,29 @@ fn generated_output_does_not_depend_on_how_the_binary_is_called() {
             .unwrap();
         assert_eq!(a.stdout, b.stdout, "{shell}");
     }
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for (bin, dir) in [(Path::new(BIN), &da), (copy.as_path(), &db)] {
+        let out = Command::new(bin)
+            .env_clear()
+            .args(["generate", "man", "--out-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    }
+    let mut pages = 0;
+    for entry in std::fs::read_dir(da.path()).unwrap() {
+        let name = entry.unwrap().file_name();
+        let a = std::fs::read(da.path().join(&name)).unwrap();
+        let b = std::fs::read(db.path().join(&name)).unwrap();
+        assert_eq!(a, b, "{name:?}");
+        assert!(
+            !String::from_utf8_lossy(&a).contains("renamed-binary"),
+            "{name:?}"
+        );
+        pages += 1;
+    }
+    assert!(pages >= 8, "{pages} man pages");
 }
 
 fn have(tool: &str) -> bool {

@@ -7,7 +7,7 @@ use std::path::Path;
 use clap::CommandFactory;
 use clap_complete::env::Shells;
 
-use crate::cli::{after_long_help, Cli, GenerateArgs, GenerateWhat};
+use crate::cli::{Cli, GenerateArgs, GenerateWhat};
 use crate::error::{Error, Result};
 
 pub fn run(args: &GenerateArgs) -> Result<()> {
@@ -21,8 +21,13 @@ pub fn run(args: &GenerateArgs) -> Result<()> {
     }
 }
 
+/// The environment variable through which the completion scripts ask the
+/// binary for candidates; specific to ims-patch so that no other program's
+/// setting can turn a normal run into a completion request.
+pub const COMPLETE_VAR: &str = "IMS_PATCH_COMPLETE";
+
 /// The script that registers completion for `shell`. It asks the installed
-/// `ims-patch` for the candidates (`COMPLETE=SHELL ims-patch -- ...`), so
+/// `ims-patch` for the candidates (`IMS_PATCH_COMPLETE=SHELL ims-patch -- ...`), so
 /// it also completes profile names from the config file.
 pub fn completion_script(shell: clap_complete::Shell) -> Result<Vec<u8>> {
     let name = shell.to_string();
@@ -31,7 +36,13 @@ pub fn completion_script(shell: clap_complete::Shell) -> Result<Vec<u8>> {
         .completer(&name)
         .ok_or_else(|| Error::usage(format!("no completion support for '{name}'")))?;
     let mut buf = Vec::new();
-    completer.write_registration("COMPLETE", "ims-patch", "ims-patch", "ims-patch", &mut buf)?;
+    completer.write_registration(
+        COMPLETE_VAR,
+        "ims-patch",
+        "ims-patch",
+        "ims-patch",
+        &mut buf,
+    )?;
     Ok(buf)
 }
 
@@ -45,69 +56,73 @@ fn roff_text(line: &str) -> String {
     }
 }
 
-/// One line of help text in roff: aligned lines (examples, tables) stay as
-/// they are; a long line is prose, which the pager should fill.
-fn roff_line(line: &str) -> String {
-    if line.chars().count() > 80 {
-        format!(".fi\n{}\n.nf\n", roff_text(line.trim()))
-    } else {
-        format!("{}\n", roff_text(line))
-    }
-}
-
 /// The sections of the long help after the options ("Examples:",
-/// "Environment:", "Exit status:", ...) as man page sections.
+/// "Environment:", "Exit status:", ...) as man page sections. Lines stay as
+/// they are (examples and tables are aligned), except that the prose of the
+/// configuration section is filled.
 fn extra_sections(text: &str) -> String {
     let mut out = String::new();
+    let mut fill_long_lines = false;
     for block in text.split("\n\n") {
         let mut lines = block.lines().peekable();
         let heading = lines
             .peek()
             .and_then(|first| first.strip_suffix(':'))
-            .filter(|h| !h.starts_with(' '))
-            .map(|h| match h {
-                "Configuration" => "FILES".to_string(),
-                other => other.to_uppercase(),
-            });
+            .filter(|h| !h.starts_with(' '));
         match heading {
             Some(heading) => {
+                fill_long_lines = heading == "Configuration";
+                let title = if fill_long_lines {
+                    "FILES".to_string()
+                } else {
+                    heading.to_uppercase()
+                };
+                out.push_str(&format!(".SH \"{title}\"\n"));
                 lines.next();
-                out.push_str(&format!(".SH \"{heading}\"\n"));
             }
             None => out.push_str(".PP\n"),
         }
         out.push_str(".nf\n");
         for line in lines {
-            out.push_str(&roff_line(line));
+            if fill_long_lines && line.chars().count() > 80 {
+                out.push_str(&format!(".fi\n{}\n.nf\n", roff_text(line.trim())));
+            } else {
+                out.push_str(&roff_text(line));
+                out.push('\n');
+            }
         }
         out.push_str(".fi\n");
     }
     out
 }
 
+/// A page: clap_mangen's title, name, synopsis, description and options,
+/// then the long help after the options as sections of their own.
+fn man_page(cmd: &clap::Command) -> Result<(String, Vec<u8>)> {
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut page = Vec::new();
+    man.render_title(&mut page)?;
+    man.render_name_section(&mut page)?;
+    man.render_synopsis_section(&mut page)?;
+    man.render_description_section(&mut page)?;
+    man.render_options_section(&mut page)?;
+    if cmd.get_subcommands().any(|s| !s.is_hide_set()) {
+        man.render_subcommands_section(&mut page)?;
+    }
+    if let Some(text) = cmd.get_after_long_help() {
+        page.extend_from_slice(extra_sections(&text.to_string()).as_bytes());
+    }
+    man.render_version_section(&mut page)?;
+    Ok((man.get_filename(), page))
+}
+
 /// Renders `ims-patch.1` and one page per visible subcommand.
 pub fn man_pages() -> Result<Vec<(String, Vec<u8>)>> {
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
-    let mut pages = Vec::new();
-
-    let man = clap_mangen::Man::new(cmd.clone());
-    let mut main = Vec::new();
-    man.render_title(&mut main)?;
-    man.render_name_section(&mut main)?;
-    man.render_synopsis_section(&mut main)?;
-    man.render_description_section(&mut main)?;
-    man.render_options_section(&mut main)?;
-    man.render_subcommands_section(&mut main)?;
-    main.extend_from_slice(extra_sections(&after_long_help()).as_bytes());
-    man.render_version_section(&mut main)?;
-    pages.push((man.get_filename(), main));
-
+    let mut pages = vec![man_page(&cmd)?];
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let man = clap_mangen::Man::new(sub.clone());
-        let mut page = Vec::new();
-        man.render(&mut page)?;
-        pages.push((man.get_filename(), page));
+        pages.push(man_page(sub)?);
     }
     Ok(pages)
 }
