@@ -133,7 +133,7 @@ pub struct GlobalArgs {
     )]
     pub config: Option<PathBuf>,
 
-    /// Request timeout in seconds [default: 30] [env: IMS_PATCH_TIMEOUT]
+    /// Request timeout in seconds [default: 30] [env: IMS_PATCH_TIMEOUT=]
     #[arg(
         long,
         global = true,
@@ -154,15 +154,15 @@ pub struct GlobalArgs {
     )]
     pub cacert: Option<PathBuf>,
 
-    /// Do not verify the server's TLS certificate (unsafe; prints a warning) [env: IMS_PATCH_INSECURE]
+    /// Do not verify the server's TLS certificate (unsafe; prints a warning) [env: IMS_PATCH_INSECURE=]
     #[arg(long, global = true, help_heading = "Connection")]
     pub insecure: bool,
 
-    /// Allow a plain http:// endpoint that is not on this machine [env: IMS_PATCH_ALLOW_HTTP]
+    /// Allow a plain http:// endpoint that is not on this machine [env: IMS_PATCH_ALLOW_HTTP=]
     #[arg(long, global = true, help_heading = "Connection")]
     pub allow_http: bool,
 
-    /// PATCH body format and media type [default: v2.1] [env: IMS_PATCH_PATCH_FORMAT]
+    /// PATCH body format and media type [default: v2.1] [env: IMS_PATCH_PATCH_FORMAT=]
     #[arg(long, global = true, value_name = "FORMAT", help_heading = "Request")]
     pub patch_format: Option<PatchFormat>,
 
@@ -174,7 +174,7 @@ pub struct GlobalArgs {
     #[arg(short, long, global = true, help_heading = "Request")]
     pub verbose: bool,
 
-    /// Output format of the image [default: table] [env: IMS_PATCH_OUTPUT]
+    /// Output format of the image [default: table] [env: IMS_PATCH_OUTPUT=]
     #[arg(
         short,
         long,
