@@ -16,7 +16,9 @@
 #   IMS_PATCH_GLANCE_VENV     virtualenv to create or reuse.  Default:
 #                             $HOME/.cache/ims-patch/glance-venv-<hash>
 #   IMS_PATCH_GLANCE_PORT     port to listen on (default: a free one)
-#   IMS_PATCH_GLANCE_WORKERS  uWSGI worker processes (default 2)
+#   IMS_PATCH_GLANCE_WORKERS  uWSGI worker processes (default 1: sqlite takes one
+#                             writer, and concurrent writes from two processes fail
+#                             with "database is locked" as a 500)
 #   IMS_PATCH_GLANCE_TIMEOUT  seconds to wait for GET / -> 300 (default 60)
 #   IMS_PATCH_PYTHON          Python to build the venv with (default python3)
 set -euo pipefail
@@ -134,7 +136,7 @@ if [ -n "${IMS_PATCH_GLANCE_PORT:-}" ]; then
 else
   PORT=$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
 fi
-WORKERS=${IMS_PATCH_GLANCE_WORKERS:-2}
+WORKERS=${IMS_PATCH_GLANCE_WORKERS:-1}
 URL=http://127.0.0.1:$PORT
 
 # ---------------------------------------------------------------- config ---
