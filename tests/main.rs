@@ -12,3 +12,4 @@ mod errors;
 mod generated;
 mod output;
 mod sandbox;
+mod tls;
