@@ -296,6 +296,15 @@ fn visible_index(state: &State, ctx: &Ctx, id: &str) -> Option<usize> {
         .filter(|&i| ctx.can_see(&state.images[i]))
 }
 
+/// The image whose tags a caller edits: visible and modifiable by them
+/// (the tags API words its 404 differently from the image API).
+fn tag_target(state: &State, ctx: &Ctx, id: &str) -> Result<usize, ApiError> {
+    let i = visible_index(state, ctx, id)
+        .ok_or_else(|| ApiError::explained(404, format!("Image {id} not found.")))?;
+    ctx.modify_image(&state.images[i])?;
+    Ok(i)
+}
+
 fn no_image(id: &str) -> ApiError {
     ApiError::explained(404, format!("No image found with ID {id}"))
 }
@@ -349,11 +358,7 @@ fn put_tag(state: &mut State, ctx: &Ctx, id: &str, tag: &str) -> Result<Response
     if let Some(err) = schema::validate_image(&probe) {
         return Err(ApiError::explained(400, err.glance_message()));
     }
-    let i = state
-        .position(id)
-        .filter(|&i| ctx.can_see(&state.images[i]))
-        .ok_or_else(|| ApiError::explained(404, format!("Image {id} not found.")))?;
-    ctx.modify_image(&state.images[i])?;
+    let i = tag_target(state, ctx, id)?;
     let now = state.now();
     let img = &mut state.images[i];
     if !img.tags.iter().any(|t| t == tag) {
@@ -372,11 +377,7 @@ fn put_tag(state: &mut State, ctx: &Ctx, id: &str, tag: &str) -> Result<Response
 }
 
 fn delete_tag(state: &mut State, ctx: &Ctx, id: &str, tag: &str) -> Result<Response, ApiError> {
-    let i = state
-        .position(id)
-        .filter(|&i| ctx.can_see(&state.images[i]))
-        .ok_or_else(|| ApiError::explained(404, format!("Image {id} not found.")))?;
-    ctx.modify_image(&state.images[i])?;
+    let i = tag_target(state, ctx, id)?;
     let now = state.now();
     let img = &mut state.images[i];
     let Some(pos) = img.tags.iter().position(|t| t == tag) else {
