@@ -869,7 +869,7 @@ fn list_images(state: &State, req: &Request, ctx: &Ctx) -> Result<Response, ApiE
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::patch::PATCH_V21;
+    use crate::patch::PATCH_V21;
 
     const SEED: &str = "33ad552d-1149-471c-8190-ff6776174a00";
     const QUEUED: &str = "5d8f2c4e-1f7a-4b9e-9c3d-2a6b8e4f0c11";

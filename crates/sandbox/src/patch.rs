@@ -586,7 +586,7 @@ pub fn apply_changes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::image::seed_images;
+    use crate::image::seed_images;
     use serde_json::json;
 
     fn msg(e: ApiError) -> (u16, String) {
