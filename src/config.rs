@@ -14,33 +14,7 @@ use url::Url;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::error::{Error, Result};
 use crate::patch::PatchFormat;
-
-/// A secret: its Debug and Display never show the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Token(String);
-
-impl Token {
-    pub fn new(value: impl Into<String>) -> Token {
-        Token(value.into())
-    }
-
-    /// The value itself, for the one place that puts it on the wire.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Token(<redacted>)")
-    }
-}
-
-impl fmt::Display for Token {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::secret::Secret as Token;
 
 /// Where a setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod output;
 pub mod patch;
+pub mod secret;
 
 use clap::ArgMatches;
 
