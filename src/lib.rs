@@ -7,8 +7,10 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod helper_command;
 pub mod output;
 pub mod patch;
+pub mod sanitize;
 pub mod secret;
 
 use clap::ArgMatches;

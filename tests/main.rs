@@ -10,6 +10,7 @@ mod config;
 mod conformance;
 mod errors;
 mod generated;
+mod hardening;
 mod output;
 mod sandbox;
 mod tls;
