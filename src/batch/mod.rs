@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod lines;
+pub mod report;
 pub mod retry;
 pub mod select;
 pub mod undo;
