@@ -323,7 +323,10 @@ mod tests {
             assert_eq!(mode(cache.dir()), 0o700);
         }
         // No temp file is left behind.
-        let names: Vec<_> = fs::read_dir(cache.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
         assert!(cache.remove(&key).unwrap());
         assert!(!cache.remove(&key).unwrap());
@@ -390,7 +393,11 @@ mod tests {
                         let e = entry(&format!("token-{expires}"), at(expires));
                         cache.store(&key, &e).unwrap();
                         if let Some(read) = cache.load(&key) {
-                            let secs = read.expires_at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+                            let secs = read
+                                .expires_at
+                                .duration_since(SystemTime::UNIX_EPOCH)
+                                .unwrap()
+                                .as_secs();
                             assert_eq!(read.token.expose(), format!("token-{secs}"));
                             assert_eq!(read.catalog, e.catalog);
                         } else {
@@ -401,7 +408,23 @@ mod tests {
             }
         });
         assert!(cache.load(&key).is_some());
-        let names: Vec<_> = fs::read_dir(cache.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "temp files left: {names:?}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_file_content_loads_or_is_ignored(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..300)) {
+            let root = tempfile::tempdir().unwrap();
+            let cache = TokenCache::new(root.path());
+            let key = CacheKey::of(&request("demo", "pw")).unwrap();
+            fs::create_dir_all(cache.dir()).unwrap();
+            fs::write(cache.path(&key), &bytes).unwrap();
+            let _ = cache.load(&key);
+        }
     }
 }

@@ -192,9 +192,11 @@ impl AuthConfig {
                     .map(|s| format!("{name} '{}' ({})", s.value, s.origin))
             })
             .collect();
-        lines.extend(secret.iter().filter_map(|(name, v)| {
-            v.as_ref().map(|s| format!("{name} ({})", s.origin))
-        }));
+        lines.extend(
+            secret
+                .iter()
+                .filter_map(|(name, v)| v.as_ref().map(|s| format!("{name} ({})", s.origin))),
+        );
         lines
     }
 }
@@ -267,7 +269,7 @@ pub fn search_paths(
 fn expand_home(text: &str, home: Option<&Path>) -> PathBuf {
     match (text.strip_prefix("~/"), home) {
         (Some(rest), Some(home)) => home.join(rest),
-        _ if text == "~" && home.is_some() => home.unwrap_or(Path::new("/")).to_path_buf(),
+        (None, Some(home)) if text == "~" => home.to_path_buf(),
         _ => PathBuf::from(text),
     }
 }
@@ -286,6 +288,8 @@ pub struct CloudFiles {
     clouds: Option<LoadedFile>,
     secure: Option<LoadedFile>,
     searched: Vec<PathBuf>,
+    /// For `~` in `cacert`.
+    home: Option<PathBuf>,
 }
 
 impl CloudFiles {
@@ -313,6 +317,7 @@ impl CloudFiles {
             clouds,
             secure,
             searched: paths.clouds,
+            home: home.map(Path::to_path_buf),
         })
     }
 
@@ -331,7 +336,7 @@ impl CloudFiles {
         let mut names: Vec<String> = [&self.clouds, &self.secure]
             .into_iter()
             .flatten()
-            .flat_map(|f| f.clouds.keys().filter_map(|k| scalar(k)))
+            .flat_map(|f| f.clouds.keys().filter_map(scalar))
             .collect();
         names.sort();
         names.dedup();
@@ -363,6 +368,10 @@ impl CloudFiles {
         }
         let mut config = raw.resolve()?;
         config.cloud = Some(name.to_string());
+        // loader.py expands `~` in cacert.
+        if let Some(cacert) = &mut config.cacert {
+            cacert.value = expand_home(&cacert.value.to_string_lossy(), self.home.as_deref());
+        }
         config.warnings.extend(warnings);
         Ok(config)
     }
@@ -403,7 +412,10 @@ impl CloudFiles {
     }
 }
 
-fn cloud_entry<'a>(file: Option<&'a LoadedFile>, name: &str) -> Option<(&'a LoadedFile, &'a Value)> {
+fn cloud_entry<'a>(
+    file: Option<&'a LoadedFile>,
+    name: &str,
+) -> Option<(&'a LoadedFile, &'a Value)> {
     let file = file?;
     file.clouds
         .iter()
@@ -429,11 +441,11 @@ fn first_file(
             }
             Ok(None) => continue,
             Err(e) => {
-                return Err(Error::config(format!(
-                    "cannot read '{}': {e}",
-                    path.display()
-                ))
-                .hint("fix its permissions, or point OS_CLIENT_CONFIG_FILE at another file"));
+                return Err(
+                    Error::config(format!("cannot read '{}': {e}", path.display())).hint(
+                        "fix its permissions, or point OS_CLIENT_CONFIG_FILE at another file",
+                    ),
+                );
             }
         };
         let clouds = parse_file(&text, path)?;
@@ -463,9 +475,7 @@ fn parse_file(text: &str, path: &Path) -> Result<serde_yaml_ng::Mapping> {
                 let what = strip_location(&e.to_string());
                 malformed(e.line(), e.column(), what)
             })
-            .and_then(|v| {
-                serde_yaml_ng::to_value(v).map_err(|e| Error::config(e.to_string()))
-            })?
+            .and_then(|v| serde_yaml_ng::to_value(v).map_err(|e| Error::config(e.to_string())))?
     } else {
         serde_yaml_ng::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
@@ -589,8 +599,18 @@ impl Raw {
 
     /// Layers a built-in vendor profile under the cloud's own settings
     /// (loader.py `_expand_vendor_profile`; `cloud:` is the old key).
-    fn apply_profile(&mut self, cloud: &str, path: &Path, warnings: &mut Vec<String>) -> Result<()> {
-        let Some(profile) = self.top.get("profile").or_else(|| self.top.get("cloud")).cloned() else {
+    fn apply_profile(
+        &mut self,
+        cloud: &str,
+        path: &Path,
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
+        let Some(profile) = self
+            .top
+            .get("profile")
+            .or_else(|| self.top.get("cloud"))
+            .cloned()
+        else {
             return Ok(());
         };
         let name = profile.text.as_str();
@@ -603,8 +623,14 @@ impl Raw {
         // https://iam.%(region_name)s.otc.t-systems.com/v3; eu-nl is the other
         // OTC region. otc-swiss.json lacks the scheme: the URL here has it.
         let (regions, template): (&[&str], &str) = match name {
-            "otc" => (&["eu-de", "eu-nl"], "https://iam.{region_name}.otc.t-systems.com/v3"),
-            "otc-swiss" => (&["eu-ch2"], "https://iam-pub.eu-ch2.sc.otc.t-systems.com/v3"),
+            "otc" => (
+                &["eu-de", "eu-nl"],
+                "https://iam.{region_name}.otc.t-systems.com/v3",
+            ),
+            "otc-swiss" => (
+                &["eu-ch2"],
+                "https://iam-pub.eu-ch2.sc.otc.t-systems.com/v3",
+            ),
             _ => {
                 warnings.push(format!(
                     "profile '{name}' of cloud '{cloud}' in {} is not built into ims-patch (it knows otc and otc-swiss); set auth_url in the cloud",
@@ -944,7 +970,10 @@ clouds:
     #[test]
     fn first_file_found_wins() {
         let fs = MemFs::default()
-            .with("/etc/openstack/clouds.yaml", "clouds: {site: {auth: {auth_url: http://s}}}")
+            .with(
+                "/etc/openstack/clouds.yaml",
+                "clouds: {site: {auth: {auth_url: http://s}}}",
+            )
             .with("/home/u/.config/openstack/clouds.yml", DEMO);
         let files = discover(&fs, &[]).unwrap();
         assert_eq!(
@@ -953,10 +982,16 @@ clouds:
         );
         assert_eq!(files.cloud_names(), ["demo"]);
         // The explicit file comes first.
-        let fs = fs.with("/tmp/c.json", r#"{"clouds": {"j": {"auth": {"auth_url": "http://j"}}}}"#);
+        let fs = fs.with(
+            "/tmp/c.json",
+            r#"{"clouds": {"j": {"auth": {"auth_url": "http://j"}}}}"#,
+        );
         let files = discover(&fs, &[("OS_CLIENT_CONFIG_FILE", "/tmp/c.json")]).unwrap();
         assert_eq!(files.cloud_names(), ["j"]);
-        assert_eq!(files.cloud("j").unwrap().auth_url.unwrap().value, "http://j");
+        assert_eq!(
+            files.cloud("j").unwrap().auth_url.unwrap().value,
+            "http://j"
+        );
     }
 
     #[test]
@@ -964,7 +999,12 @@ clouds:
         let fs = MemFs::default().with("/work/clouds.yaml", DEMO);
         let err = discover(&fs, &[("OS_CLIENT_CONFIG_FILE", "/nope.yaml")]).unwrap_err();
         assert_eq!(err.exit_code(), 3);
-        assert!(err.message.contains("OS_CLIENT_CONFIG_FILE names '/nope.yaml'"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("OS_CLIENT_CONFIG_FILE names '/nope.yaml'"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -972,7 +1012,10 @@ clouds:
         let fs = MemFs::default().with("/work/clouds.yaml", DEMO);
         let c = discover(&fs, &[]).unwrap().cloud("demo").unwrap();
         assert_eq!(c.cloud.as_deref(), Some("demo"));
-        assert_eq!(c.auth_url.as_ref().unwrap().value, "http://127.0.0.1:5000/v3/");
+        assert_eq!(
+            c.auth_url.as_ref().unwrap().value,
+            "http://127.0.0.1:5000/v3/"
+        );
         assert_eq!(c.username.as_ref().unwrap().value, "demo");
         assert_eq!(c.password.as_ref().unwrap().value.expose(), "demopass");
         assert_eq!(c.user_domain_name.as_ref().unwrap().value, "Default");
@@ -1008,7 +1051,7 @@ clouds:
       project_id: p1
     auth_type: v3applicationcredential
     image_endpoint_override: https://img/v2
-    cacert: /etc/ca.pem
+    cacert: ~/ca.pem
     verify: false
     insecure: 'True'
     api_timeout: 2.5
@@ -1019,13 +1062,16 @@ clouds:
         assert_eq!(c.user_id.unwrap().value, "12345");
         assert_eq!(c.auth_type.unwrap().value, "v3applicationcredential");
         assert_eq!(c.application_credential_id.unwrap().value, "abc");
-        assert_eq!(c.application_credential_secret.unwrap().value.expose(), "s3");
+        assert_eq!(
+            c.application_credential_secret.unwrap().value.expose(),
+            "s3"
+        );
         assert_eq!(c.access_key.unwrap().value, "AK1");
         assert_eq!(c.secret_key.unwrap().value.expose(), "SK1");
         assert_eq!(c.security_token.unwrap().value.expose(), "ST");
         assert_eq!(c.project_id.unwrap().value, "p1");
         assert_eq!(c.image_endpoint_override.unwrap().value, "https://img/v2");
-        assert_eq!(c.cacert.unwrap().value, PathBuf::from("/etc/ca.pem"));
+        assert_eq!(c.cacert.unwrap().value, PathBuf::from("/home/u/ca.pem"));
         assert!(!c.verify.unwrap().value);
         assert!(c.insecure.unwrap().value);
         assert_eq!(c.api_timeout.unwrap().value, Duration::from_millis(2500));
@@ -1098,7 +1144,10 @@ clouds:
                 0o644,
             );
         let files = discover(&fs, &[]).unwrap();
-        assert_eq!(files.secure_path(), Some(Path::new("/home/u/.config/openstack/secure.yaml")));
+        assert_eq!(
+            files.secure_path(),
+            Some(Path::new("/home/u/.config/openstack/secure.yaml"))
+        );
         let c = files.cloud("demo").unwrap();
         assert_eq!(c.username.as_ref().unwrap().value, "demo");
         let pw = c.password.unwrap();
@@ -1156,8 +1205,14 @@ clouds:
         );
         assert_eq!(c.region_name.unwrap().value, "eu-de");
         let c = files.cloud("nl").unwrap();
-        assert_eq!(c.auth_url.unwrap().value, "https://iam.eu-nl.otc.t-systems.com/v3");
-        assert_eq!(files.cloud("own").unwrap().auth_url.unwrap().value, "https://proxy/v3");
+        assert_eq!(
+            c.auth_url.unwrap().value,
+            "https://iam.eu-nl.otc.t-systems.com/v3"
+        );
+        assert_eq!(
+            files.cloud("own").unwrap().auth_url.unwrap().value,
+            "https://proxy/v3"
+        );
         assert_eq!(
             files.cloud("ch").unwrap().auth_url.unwrap().value,
             "https://iam-pub.eu-ch2.sc.otc.t-systems.com/v3"
@@ -1165,7 +1220,10 @@ clouds:
         let err = files.cloud("bad").unwrap_err();
         assert!(err.message.contains("region 'us-east'"), "{}", err.message);
         let c = files.cloud("old").unwrap();
-        assert_eq!(c.auth_url.unwrap().value, "https://iam.eu-nl.otc.t-systems.com/v3");
+        assert_eq!(
+            c.auth_url.unwrap().value,
+            "https://iam.eu-nl.otc.t-systems.com/v3"
+        );
         assert_eq!(c.region_name.unwrap().value, "eu-nl");
     }
 
@@ -1173,7 +1231,11 @@ clouds:
     fn unknown_profile_warns() {
         let fs = MemFs::default().with("/work/clouds.yaml", "clouds: {v: {profile: vexxhost}}");
         let c = discover(&fs, &[]).unwrap().cloud("v").unwrap();
-        assert!(c.warnings[0].contains("profile 'vexxhost'"), "{:?}", c.warnings);
+        assert!(
+            c.warnings[0].contains("profile 'vexxhost'"),
+            "{:?}",
+            c.warnings
+        );
     }
 
     #[test]
@@ -1184,12 +1246,18 @@ clouds:
         );
         let err = discover(&fs, &[]).unwrap_err();
         assert_eq!(err.exit_code(), 3);
-        assert!(err.message.starts_with("'/work/clouds.yaml' is not valid YAML: line "), "{}", err.message);
+        assert!(
+            err.message
+                .starts_with("'/work/clouds.yaml' is not valid YAML: line "),
+            "{}",
+            err.message
+        );
         assert!(!err.message.contains(" at line "), "{}", err.message);
         let fs = MemFs::default().with("/work/clouds.json", "{\"clouds\": {\n  \"a\": ,\n}}");
         let err = discover(&fs, &[]).unwrap_err();
         assert!(
-            err.message.starts_with("'/work/clouds.json' is not valid JSON: line 2, column"),
+            err.message
+                .starts_with("'/work/clouds.json' is not valid JSON: line 2, column"),
             "{}",
             err.message
         );
@@ -1205,7 +1273,10 @@ clouds:
     #[test]
     fn wrong_shapes_are_errors() {
         let fs = MemFs::default().with("/work/clouds.yaml", "- a\n- b\n");
-        assert!(discover(&fs, &[]).unwrap_err().message.contains("must hold a mapping"));
+        assert!(discover(&fs, &[])
+            .unwrap_err()
+            .message
+            .contains("must hold a mapping"));
         let fs = MemFs::default().with("/work/clouds.yaml", "clouds: [a]\n");
         assert!(discover(&fs, &[]).unwrap_err().message.contains("'clouds'"));
         let fs = MemFs::default().with("/work/clouds.yaml", "clouds: {a: {verify: maybe}}\n");
@@ -1218,7 +1289,11 @@ clouds:
         let mut fs = MemFs::default();
         fs.0.insert("/work/clouds.yaml".into(), (None, 0));
         let err = discover(&fs, &[]).unwrap_err();
-        assert!(err.message.starts_with("cannot read '/work/clouds.yaml'"), "{}", err.message);
+        assert!(
+            err.message.starts_with("cannot read '/work/clouds.yaml'"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -1230,14 +1305,19 @@ clouds:
             err.message,
             "cloud 'c' is not defined in /work/clouds.yaml (clouds there: a, b)"
         );
-        let err = discover(&MemFs::default(), &[]).unwrap().cloud("c").unwrap_err();
+        let err = discover(&MemFs::default(), &[])
+            .unwrap()
+            .cloud("c")
+            .unwrap_err();
         assert!(err.message.contains("no clouds.yaml was found"));
         assert!(err.hints[0].contains("/work/clouds.yaml"));
     }
 
     #[test]
     fn env_vars_form_a_config() {
-        assert!(from_env(&env_of(&[("OS_USERNAME", "u")])).unwrap().is_none());
+        assert!(from_env(&env_of(&[("OS_USERNAME", "u")]))
+            .unwrap()
+            .is_none());
         let env = env_of(&[
             ("OS_AUTH_URL", "http://127.0.0.1:5000/v3"),
             ("OS_USERNAME", "demo"),
@@ -1270,7 +1350,10 @@ clouds:
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!(c.secret_key.unwrap().origin.to_string(), "from OS_SECRET_KEY");
+        assert_eq!(
+            c.secret_key.unwrap().origin.to_string(),
+            "from OS_SECRET_KEY"
+        );
     }
 
     #[test]
@@ -1288,5 +1371,18 @@ clouds:
         }
         std::fs::write(&path, vec![b'#'; MAX_FILE_BYTES as usize + 1]).unwrap();
         assert!(RealFs.read(&path).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_file_text_gives_a_result_not_a_panic(text in "[ -~\n]{0,200}", json in proptest::bool::ANY) {
+            let path = if json { "/work/clouds.json" } else { "/work/clouds.yaml" };
+            let fs = MemFs::default().with(path, &text);
+            if let Ok(files) = discover(&fs, &[]) {
+                for name in files.cloud_names() {
+                    let _ = files.cloud(&name);
+                }
+            }
+        }
     }
 }

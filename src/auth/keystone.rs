@@ -32,9 +32,7 @@ impl AuthType {
     pub fn parse(text: &str) -> Option<AuthType> {
         Some(match text {
             "password" | "v3password" => AuthType::Password,
-            "v3applicationcredential" | "application_credential" => {
-                AuthType::ApplicationCredential
-            }
+            "v3applicationcredential" | "application_credential" => AuthType::ApplicationCredential,
             "token" | "v3token" => AuthType::Token,
             "admin_token" | "token_endpoint" => AuthType::AdminToken,
             _ => return None,
@@ -164,7 +162,9 @@ pub enum Method {
         secret: Secret,
     },
     /// An existing token, exchanged for a new (scoped) one.
-    Token { token: Secret },
+    Token {
+        token: Secret,
+    },
 }
 
 /// What the token is for.
@@ -204,7 +204,12 @@ impl AuthRequest {
         let auth_url = config
             .auth_url
             .as_ref()
-            .ok_or_else(|| missing("identity URL (auth_url)", &format!("set auth_url in the {where_} (OS_AUTH_URL)")))?
+            .ok_or_else(|| {
+                missing(
+                    "identity URL (auth_url)",
+                    &format!("set auth_url in the {where_} (OS_AUTH_URL)"),
+                )
+            })?
             .value
             .clone();
         let user = || -> Option<UserRef> {
@@ -217,19 +222,38 @@ impl AuthRequest {
                 (None, None) => None,
             }
         };
-        // keystoneauth1/identity/v3/base.py get_auth_ref: project id, then
-        // project name (+ domain), then domain; else no scope.
-        let scope = if let Some(id) = &config.project_id {
-            Scope::ProjectId(id.value.clone())
-        } else if let Some(name) = &config.project_name {
-            Scope::ProjectName {
-                name: name.value.clone(),
-                domain: DomainRef::pick(&config.project_domain_id, &config.project_domain_name),
+        // keystoneauth1/identity/v3/base.py get_auth_ref: domain id or name,
+        // else project id, else project name (+ its domain id or name); both a
+        // domain and a project is refused ("cannot be scoped to multiple
+        // targets"). openstacksdk's _handle_domain_id already turned a
+        // domain given with a project into the user and project domains.
+        let scope = || -> Result<Scope> {
+            let domain_scope = DomainRef::pick(&config.domain_id, &config.domain_name);
+            let project = config.project_id.as_ref().or(config.project_name.as_ref());
+            if let (Some(_), Some(p)) = (&domain_scope, project) {
+                let d = config.domain_id.as_ref().or(config.domain_name.as_ref());
+                return Err(Error::config(format!(
+                "the login cannot be scoped to both project '{}' ({}) and domain '{}' ({})",
+                p.value,
+                p.origin,
+                d.map_or("", |d| d.value.as_str()),
+                d.map_or(String::new(), |d| d.origin.to_string()),
+            ))
+            .hint("set user_domain_name/project_domain_name instead of domain_name for a project login"));
             }
-        } else if let Some(d) = DomainRef::pick(&config.domain_id, &config.domain_name) {
-            Scope::Domain(d)
-        } else {
-            Scope::Unscoped
+            let scope = if let Some(d) = domain_scope {
+                Scope::Domain(d)
+            } else if let Some(id) = &config.project_id {
+                Scope::ProjectId(id.value.clone())
+            } else if let Some(name) = &config.project_name {
+                Scope::ProjectName {
+                    name: name.value.clone(),
+                    domain: DomainRef::pick(&config.project_domain_id, &config.project_domain_name),
+                }
+            } else {
+                Scope::Unscoped
+            };
+            Ok(scope)
         };
         let method = match auth_type {
             AuthType::Password => Method::Password {
@@ -279,9 +303,13 @@ impl AuthRequest {
         // "Application credentials cannot request a scope."): send none.
         let scope = match method {
             Method::ApplicationCredential { .. } => Scope::Unscoped,
-            _ => scope,
+            _ => scope()?,
         };
-        Ok(AuthRequest { auth_url, method, scope })
+        Ok(AuthRequest {
+            auth_url,
+            method,
+            scope,
+        })
     }
 
     pub fn auth_type(&self) -> AuthType {
@@ -317,7 +345,12 @@ impl AuthRequest {
                 user.insert("password".into(), json!(secret(password)));
                 ("password", json!({ "user": user }))
             }
-            Method::ApplicationCredential { id, name, user, secret: s } => {
+            Method::ApplicationCredential {
+                id,
+                name,
+                user,
+                secret: s,
+            } => {
                 let mut data = Map::new();
                 data.insert("secret".into(), json!(secret(s)));
                 if let Some(id) = id {
@@ -382,7 +415,10 @@ impl AuthRequest {
             ),
             Scope::Domain(d) => format!("domain:{}", d.key()),
         };
-        Some(format!("{url}\n{}\n{who}\n{scope}", self.auth_type().name()))
+        Some(format!(
+            "{url}\n{}\n{who}\n{scope}",
+            self.auth_type().name()
+        ))
     }
 }
 
@@ -396,7 +432,9 @@ pub fn tokens_url(auth_url: &str) -> Result<Url> {
     };
     let mut url = Url::parse(auth_url.trim()).map_err(|e| bad(&e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad("it must start with https:// (or http://) and name a host"));
+        return Err(bad(
+            "it must start with https:// (or http://) and name a host",
+        ));
     }
     let mut segments: Vec<String> = url
         .path_segments()
@@ -405,7 +443,9 @@ pub fn tokens_url(auth_url: &str) -> Result<Url> {
     match segments.last().map(String::as_str) {
         Some("v3") => {}
         Some(v) if v.starts_with("v2") => {
-            return Err(bad("it points at the identity API v2, which is gone; use /v3"))
+            return Err(bad(
+                "it points at the identity API v2, which is gone; use /v3",
+            ))
         }
         _ => segments.push("v3".into()),
     }
@@ -502,7 +542,9 @@ struct TokenFields {
 /// or none); `+00:00` is accepted too.
 pub fn parse_time(text: &str) -> Option<SystemTime> {
     let t = text.trim();
-    let t = t.strip_suffix("+00:00").map_or(t.to_string(), |s| format!("{s}Z"));
+    let t = t
+        .strip_suffix("+00:00")
+        .map_or(t.to_string(), |s| format!("{s}Z"));
     humantime::parse_rfc3339(&t).ok()
 }
 
@@ -512,9 +554,13 @@ pub fn parse_token_response(subject_token: Option<&str>, body: &[u8]) -> Result<
     let token = subject_token
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::runtime("the identity service answered without an X-Subject-Token header"))?;
+        .ok_or_else(|| {
+            Error::runtime("the identity service answered without an X-Subject-Token header")
+        })?;
     let parsed: TokenBody = serde_json::from_slice(body).map_err(|e| {
-        Error::runtime(format!("the identity service's token answer is not the expected JSON ({e})"))
+        Error::runtime(format!(
+            "the identity service's token answer is not the expected JSON ({e})"
+        ))
     })?;
     let fields = parsed.token;
     let expires_at = parse_time(&fields.expires_at).ok_or_else(|| {
@@ -558,16 +604,28 @@ pub fn select_image_endpoint(
         let services: Vec<String> = catalog
             .iter()
             .map(|s| {
-                let mut regions: Vec<&str> = s.endpoints.iter().filter_map(|e| e.region_name()).collect();
+                let mut regions: Vec<&str> =
+                    s.endpoints.iter().filter_map(|e| e.region_name()).collect();
                 regions.sort();
                 regions.dedup();
-                format!("{} (regions: {})", s.service_type, if regions.is_empty() { "none".into() } else { regions.join(", ") })
+                format!(
+                    "{} (regions: {})",
+                    s.service_type,
+                    if regions.is_empty() {
+                        "none".into()
+                    } else {
+                        regions.join(", ")
+                    }
+                )
             })
             .collect();
         let what = if services.is_empty() {
             "the token's catalog is empty (an unscoped token has none)".to_string()
         } else {
-            format!("the token's catalog has no image service; it has: {}", services.join("; "))
+            format!(
+                "the token's catalog has no image service; it has: {}",
+                services.join("; ")
+            )
         };
         return Err(Error::config(what)
             .hint("scope the login to a project (project_name or project_id), or set image_endpoint_override"));
@@ -587,7 +645,10 @@ pub fn select_image_endpoint(
         ))
         .hint("set interface (OS_INTERFACE) to one of those"));
     }
-    let mut regions: Vec<&str> = on_interface.iter().filter_map(|e| e.region_name()).collect();
+    let mut regions: Vec<&str> = on_interface
+        .iter()
+        .filter_map(|e| e.region_name())
+        .collect();
     regions.sort();
     regions.dedup();
     let chosen = match region {
@@ -619,7 +680,8 @@ pub fn select_image_endpoint(
 /// otcextensions does for IMS), `.../v2` is kept, `.../v2/` loses its slash.
 pub fn image_api_base(catalog_url: &str) -> Result<String> {
     let bad = |why: &str| Error::config(format!("the catalog's image URL '{catalog_url}' {why}"));
-    let mut url = Url::parse(catalog_url.trim()).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    let mut url =
+        Url::parse(catalog_url.trim()).map_err(|e| bad(&format!("is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("is not an http(s) URL"));
     }
@@ -652,7 +714,11 @@ pub fn image_api_base(catalog_url: &str) -> Result<String> {
 pub fn error_message(body: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let obj = v.as_object()?;
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(clean).filter(|s| !s.is_empty());
+    let text = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .map(clean)
+            .filter(|s| !s.is_empty())
+    };
     let string_code = |v: Option<&Value>| {
         v.and_then(Value::as_str)
             .filter(|c| !c.chars().next().is_some_and(|ch| ch.is_ascii_digit()))
@@ -680,7 +746,11 @@ pub fn error_message(body: &[u8]) -> Option<String> {
 /// Collapses whitespace and the `<br />` keystonemiddleware puts in, and
 /// bounds the length.
 fn clean(s: &str) -> String {
-    let joined = s.replace("<br />", " ").split_whitespace().collect::<Vec<_>>().join(" ");
+    let joined = s
+        .replace("<br />", " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if joined.chars().count() > 300 {
         let cut: String = joined.chars().take(300).collect();
         format!("{cut}...")
@@ -741,7 +811,10 @@ pub struct RevokeRequest {
 pub fn revoke_request(auth_url: &str, caller: &Secret, token: &Secret) -> Result<RevokeRequest> {
     Ok(RevokeRequest {
         url: tokens_url(auth_url)?,
-        headers: vec![("X-Auth-Token", caller.clone()), ("X-Subject-Token", token.clone())],
+        headers: vec![
+            ("X-Auth-Token", caller.clone()),
+            ("X-Subject-Token", token.clone()),
+        ],
     })
 }
 
@@ -751,11 +824,17 @@ mod tests {
     use crate::auth::clouds::Origin;
 
     fn src(v: &str) -> Option<Sourced<String>> {
-        Some(Sourced { value: v.into(), origin: Origin::Env("OS_X".into()) })
+        Some(Sourced {
+            value: v.into(),
+            origin: Origin::Env("OS_X".into()),
+        })
     }
 
     fn secret(v: &str) -> Option<Sourced<Secret>> {
-        Some(Sourced { value: Secret::new(v), origin: Origin::Env("OS_PASSWORD".into()) })
+        Some(Sourced {
+            value: Secret::new(v),
+            origin: Origin::Env("OS_PASSWORD".into()),
+        })
     }
 
     fn password_config() -> AuthConfig {
@@ -779,8 +858,14 @@ mod tests {
         assert_eq!(req.body(), expected);
         let redacted = req.redacted_body().to_string();
         assert!(!redacted.contains("secret\""), "{redacted}");
-        assert!(redacted.contains("\"password\":\"<redacted>\""), "{redacted}");
-        assert_eq!(req.tokens_url().unwrap().as_str(), "http://127.0.0.1:5000/v3/auth/tokens");
+        assert!(
+            redacted.contains("\"password\":\"<redacted>\""),
+            "{redacted}"
+        );
+        assert_eq!(
+            req.tokens_url().unwrap().as_str(),
+            "http://127.0.0.1:5000/v3/auth/tokens"
+        );
         assert!(!format!("{req:?}").contains("\"secret\""));
     }
 
@@ -798,13 +883,26 @@ mod tests {
         c.user_domain_id = src("default");
         c.project_domain_id = src("default");
         let body = AuthRequest::from_config(&c).unwrap().body();
-        assert_eq!(body["auth"]["identity"]["password"]["user"]["domain"], json!({"id":"default"}));
-        assert_eq!(body["auth"]["scope"]["project"]["domain"], json!({"id":"default"}));
+        assert_eq!(
+            body["auth"]["identity"]["password"]["user"]["domain"],
+            json!({"id":"default"})
+        );
+        assert_eq!(
+            body["auth"]["scope"]["project"]["domain"],
+            json!({"id":"default"})
+        );
         // Domain scope.
         let mut c = password_config();
         c.project_name = None;
         c.domain_name = src("Default");
-        assert_eq!(AuthRequest::from_config(&c).unwrap().body()["auth"]["scope"], json!({"domain":{"name":"Default"}}));
+        assert_eq!(
+            AuthRequest::from_config(&c).unwrap().body()["auth"]["scope"],
+            json!({"domain":{"name":"Default"}})
+        );
+        c.project_id = src("p1");
+        let err = AuthRequest::from_config(&c).unwrap_err();
+        assert!(err.message.contains("both project 'p1'"), "{}", err.message);
+        c.project_id = None;
         // Unscoped: no scope key at all.
         c.domain_name = None;
         let body = AuthRequest::from_config(&c).unwrap().body();
@@ -812,7 +910,10 @@ mod tests {
         // A user name without a domain goes as is (Keystone answers 400).
         c.user_domain_name = None;
         let body = AuthRequest::from_config(&c).unwrap().body();
-        assert_eq!(body["auth"]["identity"]["password"]["user"], json!({"name":"admin","password":"secret"}));
+        assert_eq!(
+            body["auth"]["identity"]["password"]["user"],
+            json!({"name":"admin","password":"secret"})
+        );
     }
 
     #[test]
@@ -823,6 +924,7 @@ mod tests {
             application_credential_id: src("ac1"),
             application_credential_secret: secret("acs"),
             project_name: src("ignored"),
+            domain_name: src("also ignored"),
             ..AuthConfig::default()
         };
         let req = AuthRequest::from_config(&c).unwrap();
@@ -844,9 +946,16 @@ mod tests {
             req.body()["auth"]["identity"]["application_credential"],
             json!({"secret":"acs","name":"mine","user":{"name":"demo","domain":{"id":"default"}}})
         );
-        let c = AuthConfig { username: None, ..c };
+        let c = AuthConfig {
+            username: None,
+            ..c
+        };
         let err = AuthRequest::from_config(&c).unwrap_err();
-        assert!(err.message.contains("no application credential id"), "{}", err.message);
+        assert!(
+            err.message.contains("no application credential id"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -864,7 +973,10 @@ mod tests {
             json!({"auth":{"identity":{"methods":["token"],"token":{"id":"tok"}},"scope":{"project":{"id":"p1"}}}})
         );
         assert_eq!(req.cache_identity(), None);
-        assert_eq!(req.redacted_body()["auth"]["identity"]["token"]["id"], "<redacted>");
+        assert_eq!(
+            req.redacted_body()["auth"]["identity"]["token"]["id"],
+            "<redacted>"
+        );
     }
 
     #[test]
@@ -882,36 +994,67 @@ mod tests {
         c.auth_type = src("v3oidcpassword");
         let err = AuthType::of(&c).unwrap_err();
         assert_eq!(err.exit_code(), 3);
-        assert_eq!(err.message, "auth_type 'v3oidcpassword' (from OS_X) is not supported");
+        assert_eq!(
+            err.message,
+            "auth_type 'v3oidcpassword' (from OS_X) is not supported"
+        );
         c.auth_type = src("admin_token");
         assert_eq!(AuthRequest::from_config(&c).unwrap_err().exit_code(), 3);
-        let c = AuthConfig { password: None, token: secret("t"), ..password_config() };
+        let c = AuthConfig {
+            password: None,
+            token: secret("t"),
+            ..password_config()
+        };
         assert_eq!(AuthType::of(&c).unwrap(), AuthType::Token);
     }
 
     #[test]
     fn missing_settings_are_config_errors() {
-        let c = AuthConfig { password: None, ..password_config() };
+        let c = AuthConfig {
+            password: None,
+            ..password_config()
+        };
         let err = AuthRequest::from_config(&c).unwrap_err();
         assert_eq!(err.message, "no password for the login");
         assert!(err.hints[0].contains("OS_PASSWORD"));
-        let c = AuthConfig { auth_url: None, ..password_config() };
+        let c = AuthConfig {
+            auth_url: None,
+            ..password_config()
+        };
         assert_eq!(AuthRequest::from_config(&c).unwrap_err().exit_code(), 3);
-        let c = AuthConfig { username: None, ..password_config() };
-        assert_eq!(AuthRequest::from_config(&c).unwrap_err().message, "no user for the login");
+        let c = AuthConfig {
+            username: None,
+            ..password_config()
+        };
+        assert_eq!(
+            AuthRequest::from_config(&c).unwrap_err().message,
+            "no user for the login"
+        );
     }
 
     #[test]
     fn auth_url_spellings() {
-        for u in ["http://h:5000", "http://h:5000/", "http://h:5000/v3", "http://h:5000/v3/", "http://h:5000//v3//"] {
-            assert_eq!(tokens_url(u).unwrap().as_str(), "http://h:5000/v3/auth/tokens", "{u}");
+        for u in [
+            "http://h:5000",
+            "http://h:5000/",
+            "http://h:5000/v3",
+            "http://h:5000/v3/",
+            "http://h:5000//v3//",
+        ] {
+            assert_eq!(
+                tokens_url(u).unwrap().as_str(),
+                "http://h:5000/v3/auth/tokens",
+                "{u}"
+            );
         }
         assert_eq!(
             tokens_url("https://h/identity/v3").unwrap().as_str(),
             "https://h/identity/v3/auth/tokens"
         );
         assert_eq!(
-            tokens_url("https://iam.eu-de.otc.t-systems.com/v3").unwrap().as_str(),
+            tokens_url("https://iam.eu-de.otc.t-systems.com/v3")
+                .unwrap()
+                .as_str(),
             "https://iam.eu-de.otc.t-systems.com/v3/auth/tokens"
         );
         // openstacksdk's otc-swiss.json bug: no scheme.
@@ -929,9 +1072,21 @@ mod tests {
         let mut c = password_config();
         c.auth_url = src("http://127.0.0.1:5000");
         c.password = secret("other");
-        assert_eq!(AuthRequest::from_config(&c).unwrap().cache_identity().unwrap(), id);
+        assert_eq!(
+            AuthRequest::from_config(&c)
+                .unwrap()
+                .cache_identity()
+                .unwrap(),
+            id
+        );
         c.project_name = src("demo");
-        assert_ne!(AuthRequest::from_config(&c).unwrap().cache_identity().unwrap(), id);
+        assert_ne!(
+            AuthRequest::from_config(&c)
+                .unwrap()
+                .cache_identity()
+                .unwrap(),
+            id
+        );
     }
 
     /// The demo token answer of keystone-behaviour.md (trimmed as there).
@@ -961,17 +1116,27 @@ mod tests {
         let t = parse_token_response(Some("gAAAAABrCHvt"), DEMO_TOKEN.as_bytes()).unwrap();
         assert_eq!(t.token.expose(), "gAAAAABrCHvt");
         assert_eq!(t.expires_at_text, "2026-11-26T19:14:06.000000Z");
-        assert_eq!(t.expires_at, humantime::parse_rfc3339("2026-11-26T19:14:06Z").unwrap());
+        assert_eq!(
+            t.expires_at,
+            humantime::parse_rfc3339("2026-11-26T19:14:06Z").unwrap()
+        );
         assert_eq!(t.user.as_ref().unwrap().name.as_deref(), Some("admin"));
         let project = t.project.as_ref().unwrap();
         assert_eq!(project.id.as_deref(), Some("2a15"));
-        assert_eq!(project.domain.as_ref().unwrap().name.as_deref(), Some("Default"));
+        assert_eq!(
+            project.domain.as_ref().unwrap().name.as_deref(),
+            Some("Default")
+        );
         assert_eq!(t.catalog.len(), 2);
         assert!(parse_token_response(None, DEMO_TOKEN.as_bytes()).is_err());
         assert!(parse_token_response(Some("t"), b"{\"token\": {}}").is_err());
         assert!(parse_token_response(Some("t"), b"<html>").is_err());
         // Unscoped: no catalog.
-        let t = parse_token_response(Some("t"), br#"{"token":{"expires_at":"2026-11-26T19:14:06Z","user":{"id":"u"}}}"#).unwrap();
+        let t = parse_token_response(
+            Some("t"),
+            br#"{"token":{"expires_at":"2026-11-26T19:14:06Z","user":{"id":"u"}}}"#,
+        )
+        .unwrap();
         assert!(t.catalog.is_empty() && t.project.is_none());
         assert!(parse_time("2026-11-26T19:14:06.123+00:00").is_some());
     }
@@ -981,17 +1146,45 @@ mod tests {
         let t = parse_token_response(Some("t"), DEMO_TOKEN.as_bytes()).unwrap();
         let err = select_image_endpoint(&t.catalog, None, None).unwrap_err();
         assert_eq!(err.exit_code(), 3);
-        assert_eq!(err.message, "the image service has endpoints in several regions: RegionOne, RegionTwo");
-        assert_eq!(select_image_endpoint(&t.catalog, None, Some("RegionTwo")).unwrap(), "http://127.0.0.1:9393/v2");
-        assert_eq!(select_image_endpoint(&t.catalog, Some("publicURL"), Some("RegionOne")).unwrap(), "http://127.0.0.1:9292/v2");
+        assert_eq!(
+            err.message,
+            "the image service has endpoints in several regions: RegionOne, RegionTwo"
+        );
+        assert_eq!(
+            select_image_endpoint(&t.catalog, None, Some("RegionTwo")).unwrap(),
+            "http://127.0.0.1:9393/v2"
+        );
+        assert_eq!(
+            select_image_endpoint(&t.catalog, Some("publicURL"), Some("RegionOne")).unwrap(),
+            "http://127.0.0.1:9292/v2"
+        );
         let err = select_image_endpoint(&t.catalog, None, Some("RegionThree")).unwrap_err();
-        assert!(err.message.contains("region 'RegionThree' (its regions: RegionOne, RegionTwo)"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("region 'RegionThree' (its regions: RegionOne, RegionTwo)"),
+            "{}",
+            err.message
+        );
         let err = select_image_endpoint(&t.catalog, Some("internal"), None).unwrap_err();
-        assert_eq!(err.message, "the image service has no 'internal' endpoint (it has: public)");
-        let no_image: Vec<Service> = t.catalog.iter().filter(|s| s.service_type != "image").cloned().collect();
+        assert_eq!(
+            err.message,
+            "the image service has no 'internal' endpoint (it has: public)"
+        );
+        let no_image: Vec<Service> = t
+            .catalog
+            .iter()
+            .filter(|s| s.service_type != "image")
+            .cloned()
+            .collect();
         let err = select_image_endpoint(&no_image, None, None).unwrap_err();
-        assert_eq!(err.message, "the token's catalog has no image service; it has: identity (regions: RegionOne)");
-        assert!(select_image_endpoint(&[], None, None).unwrap_err().message.contains("empty"));
+        assert_eq!(
+            err.message,
+            "the token's catalog has no image service; it has: identity (regions: RegionOne)"
+        );
+        assert!(select_image_endpoint(&[], None, None)
+            .unwrap_err()
+            .message
+            .contains("empty"));
     }
 
     #[test]
@@ -999,13 +1192,19 @@ mod tests {
         let catalog: Vec<Service> = serde_json::from_value(json!([
             {"type":"image","name":"glance","endpoints":[{"interface":"public","region":"eu-de","region_id":"eu-de","url":"https://ims.eu-de.otc.t-systems.com","id":"x"}]}
         ])).unwrap();
-        assert_eq!(select_image_endpoint(&catalog, None, None).unwrap(), "https://ims.eu-de.otc.t-systems.com/v2");
+        assert_eq!(
+            select_image_endpoint(&catalog, None, None).unwrap(),
+            "https://ims.eu-de.otc.t-systems.com/v2"
+        );
     }
 
     #[test]
     fn image_urls_are_versioned() {
         for (from, to) in [
-            ("https://ims.eu-de.otc.t-systems.com", "https://ims.eu-de.otc.t-systems.com/v2"),
+            (
+                "https://ims.eu-de.otc.t-systems.com",
+                "https://ims.eu-de.otc.t-systems.com/v2",
+            ),
             ("https://host:9292", "https://host:9292/v2"),
             ("https://host:9292/", "https://host:9292/v2"),
             ("https://host/image/v2", "https://host/image/v2"),
@@ -1022,11 +1221,17 @@ mod tests {
     fn error_bodies() {
         // keystone-behaviour.md: wrong password.
         let keystone = br#"{"error":{"code":401,"message":"The request you have made requires authentication.","title":"Unauthorized"}}"#;
-        assert_eq!(error_message(keystone).unwrap(), "The request you have made requires authentication.");
+        assert_eq!(
+            error_message(keystone).unwrap(),
+            "The request you have made requires authentication."
+        );
         let otc = br#"{"error_code":"IAM.0062","error_msg":"Incorrect password."}"#;
         assert_eq!(error_message(otc).unwrap(), "IAM.0062: Incorrect password.");
         let variant = br#"{"error":{"code":"IAM.0066","message":"The token has expired."}}"#;
-        assert_eq!(error_message(variant).unwrap(), "IAM.0066: The token has expired.");
+        assert_eq!(
+            error_message(variant).unwrap(),
+            "IAM.0066: The token has expired."
+        );
         let middleware = br#"{"message": "This server could not verify that you are authorized to access the document you requested.<br /><br />\nAuthentication required", "code": "401 Unauthorized", "title": "Unauthorized"}"#;
         assert_eq!(
             error_message(middleware).unwrap(),
@@ -1034,7 +1239,10 @@ mod tests {
         );
         assert_eq!(error_message(b"<html>401</html>"), None);
         assert_eq!(error_message(b"[]"), None);
-        let long = format!(r#"{{"error":{{"code":400,"message":"{}"}}}}"#, "x".repeat(1000));
+        let long = format!(
+            r#"{{"error":{{"code":400,"message":"{}"}}}}"#,
+            "x".repeat(1000)
+        );
         assert!(error_message(long.as_bytes()).unwrap().len() < 310);
     }
 
@@ -1057,7 +1265,12 @@ mod tests {
         let body = br#"{"error":{"code":400,"message":"Expecting to find domain in user. The server could not comply with the request since it is either malformed or otherwise incorrect. The client is assumed to be in error.","title":"Bad Request"}}"#;
         let err = login_error(400, body, &url, &used);
         assert_eq!(err.exit_code(), 3);
-        assert!(err.message.contains("(400): Expecting to find domain in user."), "{}", err.message);
+        assert!(
+            err.message
+                .contains("(400): Expecting to find domain in user."),
+            "{}",
+            err.message
+        );
         assert_eq!(login_error(404, b"", &url, &[]).exit_code(), 3);
         assert_eq!(login_error(503, b"", &url, &[]).exit_code(), 8);
         assert_eq!(login_error(429, b"", &url, &[]).exit_code(), 7);
@@ -1065,11 +1278,84 @@ mod tests {
 
     #[test]
     fn revoke_builds_both_headers() {
-        let r = revoke_request("http://127.0.0.1:5000/v3/", &Secret::new("a"), &Secret::new("b")).unwrap();
+        let r = revoke_request(
+            "http://127.0.0.1:5000/v3/",
+            &Secret::new("a"),
+            &Secret::new("b"),
+        )
+        .unwrap();
         assert_eq!(r.url.as_str(), "http://127.0.0.1:5000/v3/auth/tokens");
         assert_eq!(r.headers[0].0, "X-Auth-Token");
         assert_eq!(r.headers[0].1.expose(), "a");
         assert_eq!(r.headers[1].0, "X-Subject-Token");
         assert_eq!(r.headers[1].1.expose(), "b");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn error_message_never_panics_and_is_bounded(body in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+            if let Some(m) = error_message(&body) {
+                proptest::prop_assert!(m.chars().count() <= 330);
+            }
+        }
+
+        #[test]
+        fn error_message_reads_any_keystone_message(msg in "[ -~]{1,200}", code in 400u16..600) {
+            let body = json!({"error": {"code": code, "title": "T", "message": msg}}).to_string();
+            let got = error_message(body.as_bytes()).unwrap_or_default();
+            let want = msg.replace("<br />", " ").split_whitespace().collect::<Vec<_>>().join(" ");
+            if want.is_empty() {
+                proptest::prop_assert_eq!(got, "T");
+            } else {
+                proptest::prop_assert_eq!(got, want);
+            }
+        }
+
+        #[test]
+        fn image_base_ends_in_v2_and_is_stable(
+            host in "[a-z][a-z0-9]{0,10}(\\.[a-z]{2,5})?",
+            port in proptest::option::of(1u16..),
+            path in proptest::collection::vec("[a-z0-9_-]{1,8}", 0..4),
+            slash in proptest::bool::ANY,
+        ) {
+            let port = port.map_or(String::new(), |p| format!(":{p}"));
+            let url = format!("https://{host}{port}/{}{}", path.join("/"), if slash { "/" } else { "" });
+            if let Ok(base) = image_api_base(&url) {
+                proptest::prop_assert!(base.ends_with("/v2"), "{}", base);
+                proptest::prop_assert_eq!(image_api_base(&base).unwrap(), base.clone());
+                proptest::prop_assert_eq!(image_api_base(&format!("{base}/")).unwrap(), base);
+            } else {
+                proptest::prop_assert!(path.last().is_some_and(|l| matches!(l.as_str(), "v1" | "v1.0" | "v1.1")));
+            }
+        }
+
+        #[test]
+        fn tokens_url_always_ends_in_v3_auth_tokens(path in proptest::collection::vec("[a-z0-9]{1,6}", 0..4), v3 in proptest::bool::ANY, slash in proptest::bool::ANY) {
+            let mut url = format!("https://id.example/{}", path.join("/"));
+            if v3 { url = format!("{}/v3", url.trim_end_matches('/')); }
+            if slash { url.push('/'); }
+            match tokens_url(&url) {
+                Ok(t) => proptest::prop_assert!(t.as_str().ends_with("/v3/auth/tokens"), "{}", t),
+                Err(_) => proptest::prop_assert!(!v3 && path.last().is_some_and(|l| l.starts_with("v2"))),
+            }
+        }
+
+        #[test]
+        fn secrets_appear_only_in_the_wire_body(pw in "PW-[ -~]{1,40}", method in 0u8..3) {
+            let mut c = password_config();
+            match method {
+                0 => c.password = secret(&pw),
+                1 => { c.auth_type = src("v3applicationcredential"); c.application_credential_id = src("ac"); c.application_credential_secret = secret(&pw); }
+                _ => { c.auth_type = src("v3token"); c.token = secret(&pw); }
+            }
+            let req = AuthRequest::from_config(&c).unwrap();
+            proptest::prop_assert!(req.body().to_string().contains(&serde_json::to_string(&pw).unwrap()[1..]));
+            proptest::prop_assert!(!req.redacted_body().to_string().contains(&pw));
+            let debug = format!("{:?}", req);
+            proptest::prop_assert!(!debug.contains(&pw));
+            if let Some(id) = req.cache_identity() {
+                proptest::prop_assert!(!id.contains(&pw));
+            }
+        }
     }
 }
