@@ -377,37 +377,94 @@ mod tests {
     }
 
     #[test]
-    fn twenty_parallel_writers_and_readers_never_see_a_broken_file() {
+    fn twenty_threads_share_one_cache() {
         let root = tempfile::tempdir().unwrap();
         let cache = TokenCache::new(root.path());
-        let key = CacheKey::of(&request("demo", "pw")).unwrap();
         std::thread::scope(|s| {
             for i in 0..20u64 {
                 let cache = cache.clone();
-                let key = key.clone();
-                s.spawn(move || {
-                    for j in 0..25u64 {
-                        // Each writer's entry is internally consistent: its
-                        // token names its expiry, so a mixed file would show.
-                        let expires = 1_800_000_000 + i * 1000 + j;
-                        let e = entry(&format!("token-{expires}"), at(expires));
-                        cache.store(&key, &e).unwrap();
-                        if let Some(read) = cache.load(&key) {
-                            let secs = read
-                                .expires_at
-                                .duration_since(SystemTime::UNIX_EPOCH)
-                                .unwrap()
-                                .as_secs();
-                            assert_eq!(read.token.expose(), format!("token-{secs}"));
-                            assert_eq!(read.catalog, e.catalog);
-                        } else {
-                            panic!("a reader found no whole file");
-                        }
-                    }
-                });
+                s.spawn(move || write_and_read(&cache, i));
             }
         });
-        assert!(cache.load(&key).is_some());
+        let names: Vec<_> = fs::read_dir(cache.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "temp files left: {names:?}");
+    }
+
+    /// One writer-reader of [`twenty_processes_share_one_cache`]: stores and
+    /// loads 25 entries under `IMS_PATCH_TEST_CACHE_ROOT` (or, run alone,
+    /// under a temp dir of its own), checking each entry read is whole.
+    #[test]
+    #[ignore = "a worker process of twenty_processes_share_one_cache, which runs it"]
+    fn cache_worker_process() {
+        let own = tempfile::tempdir().unwrap();
+        let root = std::env::var_os("IMS_PATCH_TEST_CACHE_ROOT")
+            .map_or(own.path().to_path_buf(), PathBuf::from);
+        let worker: u64 = std::env::var("IMS_PATCH_TEST_WORKER")
+            .ok()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        write_and_read(&TokenCache::new(&root), worker);
+    }
+
+    /// Stores 25 self-consistent entries (the token names its expiry, with
+    /// microseconds) and checks every entry read back is whole.
+    fn write_and_read(cache: &TokenCache, worker: u64) {
+        let key = CacheKey::of(&request("demo", "pw")).unwrap();
+        for j in 0..25u64 {
+            let micros = 1_800_000_000_000_000 + worker * 1_000_000 + j * 1_001;
+            let expires = SystemTime::UNIX_EPOCH + Duration::from_micros(micros);
+            let e = entry(&format!("token-{micros}"), expires);
+            cache.store(&key, &e).unwrap();
+            let read = cache.load(&key).expect("a reader found no whole file");
+            let got = read
+                .expires_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_micros();
+            assert_eq!(read.token.expose(), format!("token-{got}"));
+            assert_eq!(read.catalog, e.catalog);
+        }
+    }
+
+    #[test]
+    fn twenty_processes_share_one_cache() {
+        let root = tempfile::tempdir().unwrap();
+        let exe = std::env::current_exe().unwrap();
+        let children: Vec<_> = (0..20)
+            .map(|i| {
+                std::process::Command::new(&exe)
+                    .args([
+                        "--ignored",
+                        "--exact",
+                        "auth::cache::tests::cache_worker_process",
+                        "--test-threads=1",
+                    ])
+                    .env("IMS_PATCH_TEST_CACHE_ROOT", root.path())
+                    .env("IMS_PATCH_TEST_WORKER", i.to_string())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // The worker really ran (not filtered out).
+            assert!(stdout.contains("1 passed"), "{stdout}");
+        }
+        let cache = TokenCache::new(root.path());
+        assert!(cache
+            .load(&CacheKey::of(&request("demo", "pw")).unwrap())
+            .is_some());
         let names: Vec<_> = fs::read_dir(cache.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name())
