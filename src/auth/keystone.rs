@@ -652,10 +652,11 @@ pub fn select_image_endpoint(
     regions.sort();
     regions.dedup();
     let chosen = match region {
-        // keystoneauth matches region_id or the older region field.
+        // access/service_catalog.py _get_endpoint_region: region_id, else
+        // the older region field.
         Some(r) => on_interface
             .iter()
-            .find(|e| e.region_id.as_deref() == Some(r) || e.region.as_deref() == Some(r))
+            .find(|e| e.region_name() == Some(r))
             .ok_or_else(|| {
                 Error::config(format!(
                     "the image service has no '{interface}' endpoint in region '{r}' (its regions: {})",
