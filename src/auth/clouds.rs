@@ -217,6 +217,7 @@ pub struct SearchPaths {
     pub secure_override: Option<PathBuf>,
 }
 
+/// The clouds and secure files to look for, in order (see [`SearchPaths`]).
 pub fn search_paths(
     env: &dyn Fn(&str) -> Option<String>,
     cwd: &Path,
