@@ -348,6 +348,17 @@ impl CloudFiles {
     /// clouds.yaml's, over the vendor profile, with the legacy spellings
     /// folded in.
     pub fn cloud(&self, name: &str) -> Result<AuthConfig> {
+        self.cloud_in_region(name, None)
+    }
+
+    /// [`CloudFiles::cloud`] with the region given elsewhere (`--os-region-name`,
+    /// `OS_REGION_NAME`), which wins over the file's and, as in openstacksdk,
+    /// is the region a vendor profile's `auth_url` is made for.
+    pub fn cloud_in_region(
+        &self,
+        name: &str,
+        region: Option<Sourced<String>>,
+    ) -> Result<AuthConfig> {
         let main = cloud_entry(self.clouds.as_ref(), name);
         let secure = cloud_entry(self.secure.as_ref(), name);
         if main.is_none() && secure.is_none() {
@@ -362,6 +373,16 @@ impl CloudFiles {
             };
             raw.add_cloud(value, &origin, file.mode)?;
             profile_file.get_or_insert(file.path.clone());
+        }
+        if let Some(r) = region {
+            raw.top.insert(
+                "region_name".into(),
+                RawValue {
+                    text: r.value,
+                    origin: r.origin,
+                    mode: None,
+                },
+            );
         }
         let mut warnings = Vec::new();
         if let Some(path) = profile_file {
@@ -478,10 +499,16 @@ fn parse_file(text: &str, path: &Path) -> Result<serde_yaml_ng::Mapping> {
             })
             .and_then(|v| serde_yaml_ng::to_value(v).map_err(|e| Error::config(e.to_string())))?
     } else {
-        serde_yaml_ng::from_str(text).map_err(|e| {
+        let mut root: Value = serde_yaml_ng::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
             malformed(line, column, strip_location(&e.to_string()))
-        })?
+        })?;
+        // PyYAML's safe_load applies `<<: *anchor` merge keys; so do we.
+        root.apply_merge().map_err(|e| {
+            Error::config(format!("'{}': {e}", path.display()))
+                .hint("a `<<:` merge key must name a mapping or a list of mappings")
+        })?;
+        root
     };
     match root {
         Value::Null => Ok(Default::default()),
@@ -815,6 +842,26 @@ fn boolean(v: Option<RawValue>, name: &str) -> Result<Option<Sourced<bool>>> {
         value,
         origin: v.origin,
     }))
+}
+
+/// The login settings to use: cloud `cloud` when one is selected (by
+/// `--os-cloud`, `OS_CLOUD` or a profile: the caller's precedence), else the
+/// `OS_*` variables ([`from_env`]), else `None`. The config files are only
+/// read when a cloud is selected, so a broken clouds.yaml does not stop an
+/// openrc user.
+pub fn resolve(
+    cloud: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+    home: Option<&Path>,
+    fs: &dyn ConfigFs,
+) -> Result<Option<AuthConfig>> {
+    match cloud {
+        Some(name) => CloudFiles::discover(env, cwd, home, fs)?
+            .cloud(name)
+            .map(Some),
+        None => from_env(env),
+    }
 }
 
 /// The `OS_*` variables read, each as the key openstacksdk makes of it
@@ -1218,6 +1265,19 @@ clouds:
             files.cloud("ch").unwrap().auth_url.unwrap().value,
             "https://iam-pub.eu-ch2.sc.otc.t-systems.com/v3"
         );
+        let env_region = Sourced {
+            value: "eu-nl".to_string(),
+            origin: Origin::Env("OS_REGION_NAME".into()),
+        };
+        let c = files.cloud_in_region("de", Some(env_region)).unwrap();
+        assert_eq!(
+            c.auth_url.unwrap().value,
+            "https://iam.eu-nl.otc.t-systems.com/v3"
+        );
+        assert_eq!(
+            c.region_name.unwrap().origin.to_string(),
+            "from OS_REGION_NAME"
+        );
         let err = files.cloud("bad").unwrap_err();
         assert!(err.message.contains("region 'us-east'"), "{}", err.message);
         let c = files.cloud("old").unwrap();
@@ -1312,6 +1372,47 @@ clouds:
             .unwrap_err();
         assert!(err.message.contains("no clouds.yaml was found"));
         assert!(err.hints[0].contains("/work/clouds.yaml"));
+    }
+
+    #[test]
+    fn yaml_anchors_and_merge_keys_work() {
+        let yaml = "\
+common: &common
+  auth_url: https://id/v3
+  user_domain_name: Default
+clouds:
+  a:
+    auth:
+      <<: *common
+      username: u
+      project_name: p
+";
+        let fs = MemFs::default().with("/work/clouds.yaml", yaml);
+        let c = discover(&fs, &[]).unwrap().cloud("a").unwrap();
+        assert_eq!(c.auth_url.unwrap().value, "https://id/v3");
+        assert_eq!(c.user_domain_name.unwrap().value, "Default");
+        assert_eq!(c.username.unwrap().value, "u");
+    }
+
+    #[test]
+    fn resolve_reads_files_only_for_a_cloud() {
+        let fs = MemFs::default().with("/work/clouds.yaml", "clouds: [broken\n");
+        let env = env_of(&[("OS_AUTH_URL", "https://id"), ("OS_USERNAME", "u")]);
+        let home = Some(Path::new("/home/u"));
+        let c = resolve(None, &env, Path::new("/work"), home, &fs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.username.unwrap().value, "u");
+        assert!(resolve(Some("a"), &env, Path::new("/work"), home, &fs).is_err());
+        let none = env_of(&[]);
+        assert!(resolve(None, &none, Path::new("/work"), home, &fs)
+            .unwrap()
+            .is_none());
+        let fs = MemFs::default().with("/work/clouds.yaml", DEMO);
+        let c = resolve(Some("demo"), &none, Path::new("/work"), home, &fs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.cloud.as_deref(), Some("demo"));
     }
 
     #[test]
