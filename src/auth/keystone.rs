@@ -197,19 +197,15 @@ impl AuthRequest {
     /// no identity call: the caller handles them before (this refuses them).
     pub fn from_config(config: &AuthConfig) -> Result<AuthRequest> {
         let auth_type = AuthType::of(config)?;
-        let where_ = config
-            .cloud
-            .as_ref()
-            .map_or("OS_* variables".to_string(), |c| format!("cloud '{c}'"));
+        // Where to set what is missing: the cloud's keys, or the variables.
+        let set = |keys: &str, vars: &str| match &config.cloud {
+            Some(c) => format!("set {keys} in cloud '{c}' (clouds.yaml or secure.yaml)"),
+            None => format!("set {vars}"),
+        };
         let auth_url = config
             .auth_url
             .as_ref()
-            .ok_or_else(|| {
-                missing(
-                    "identity URL (auth_url)",
-                    &format!("set auth_url in the {where_} (OS_AUTH_URL)"),
-                )
-            })?
+            .ok_or_else(|| missing("identity URL (auth_url)", &set("auth_url", "OS_AUTH_URL")))?
             .value
             .clone();
         let user = || -> Option<UserRef> {
@@ -258,12 +254,12 @@ impl AuthRequest {
         let method = match auth_type {
             AuthType::Password => Method::Password {
                 user: user().ok_or_else(|| {
-                    missing("user", &format!("set username and user_domain_name (or user_id) in the {where_} (OS_USERNAME, OS_USER_DOMAIN_NAME)"))
+                    missing("user", &set("username and user_domain_name (or user_id)", "OS_USERNAME and OS_USER_DOMAIN_NAME (or OS_USER_ID)"))
                 })?,
                 password: config
                     .password
                     .as_ref()
-                    .ok_or_else(|| missing("password", &format!("set password in the {where_} or its secure.yaml (OS_PASSWORD)")))?
+                    .ok_or_else(|| missing("password", &set("password", "OS_PASSWORD")))?
                     .value
                     .clone(),
             },
@@ -271,7 +267,7 @@ impl AuthRequest {
                 let secret = config
                     .application_credential_secret
                     .as_ref()
-                    .ok_or_else(|| missing("application credential secret", &format!("set application_credential_secret in the {where_} (OS_APPLICATION_CREDENTIAL_SECRET)")))?
+                    .ok_or_else(|| missing("application credential secret", &set("application_credential_secret", "OS_APPLICATION_CREDENTIAL_SECRET")))?
                     .value
                     .clone();
                 let id = config.application_credential_id.as_ref().map(|s| s.value.clone());
@@ -280,7 +276,10 @@ impl AuthRequest {
                 if id.is_none() && (name.is_none() || user.is_none()) {
                     return Err(missing(
                         "application credential id",
-                        "set application_credential_id, or application_credential_name with username and user_domain_name (or user_id)",
+                        &set(
+                            "application_credential_id (or application_credential_name with username and user_domain_name)",
+                            "OS_APPLICATION_CREDENTIAL_ID (or OS_APPLICATION_CREDENTIAL_NAME with OS_USERNAME and OS_USER_DOMAIN_NAME)",
+                        ),
                     ));
                 }
                 Method::ApplicationCredential { id, name, user, secret }
@@ -289,7 +288,7 @@ impl AuthRequest {
                 token: config
                     .token
                     .as_ref()
-                    .ok_or_else(|| missing("token", &format!("set token in the {where_} (OS_TOKEN)")))?
+                    .ok_or_else(|| missing("token", &set("token", "OS_TOKEN")))?
                     .value
                     .clone(),
             },
@@ -1017,7 +1016,17 @@ mod tests {
         };
         let err = AuthRequest::from_config(&c).unwrap_err();
         assert_eq!(err.message, "no password for the login");
-        assert!(err.hints[0].contains("OS_PASSWORD"));
+        assert_eq!(err.hints[0], "set OS_PASSWORD");
+        let c = AuthConfig {
+            cloud: Some("demo".into()),
+            password: None,
+            ..password_config()
+        };
+        let err = AuthRequest::from_config(&c).unwrap_err();
+        assert_eq!(
+            err.hints[0],
+            "set password in cloud 'demo' (clouds.yaml or secure.yaml)"
+        );
         let c = AuthConfig {
             auth_url: None,
             ..password_config()
