@@ -91,13 +91,6 @@ impl DomainRef {
         }
     }
 
-    fn key(&self) -> String {
-        match self {
-            DomainRef::Id(id) => format!("id={id}"),
-            DomainRef::Name(name) => format!("name={name}"),
-        }
-    }
-
     /// keystoneauth prefers the id when both are given.
     fn pick(id: &Option<Sourced<String>>, name: &Option<Sourced<String>>) -> Option<DomainRef> {
         match (id, name) {
@@ -134,16 +127,6 @@ impl UserRef {
             }
         }
         user
-    }
-
-    fn key(&self) -> String {
-        match self {
-            UserRef::Id(id) => format!("user:id={id}"),
-            UserRef::Name { name, domain } => format!(
-                "user:name={name};domain={}",
-                domain.as_ref().map_or(String::new(), DomainRef::key)
-            ),
-        }
     }
 }
 
@@ -370,7 +353,17 @@ impl AuthRequest {
         identity.insert(method.into(), data);
         let mut auth = Map::new();
         auth.insert("identity".into(), Value::Object(identity));
-        let scope = match &self.scope {
+        let scope = self.scope_json();
+        if let Some(scope) = scope {
+            auth.insert("scope".into(), scope);
+        }
+        json!({ "auth": auth })
+    }
+
+    /// The `scope` object, or `None` for no scope
+    /// (keystoneauth1/identity/v3/base.py).
+    fn scope_json(&self) -> Option<Value> {
+        match &self.scope {
             Scope::Unscoped => None,
             Scope::ProjectId(id) => Some(json!({ "project": { "id": id } })),
             Scope::ProjectName { name, domain } => {
@@ -382,11 +375,7 @@ impl AuthRequest {
                 Some(json!({ "project": project }))
             }
             Scope::Domain(d) => Some(json!({ "domain": d.json() })),
-        };
-        if let Some(scope) = scope {
-            auth.insert("scope".into(), scope);
         }
-        json!({ "auth": auth })
     }
 
     /// The non-secret identity of this login, for the token cache key: the
@@ -396,28 +385,22 @@ impl AuthRequest {
     pub fn cache_identity(&self) -> Option<String> {
         let url = tokens_url(&self.auth_url).ok()?;
         let who = match &self.method {
-            Method::Password { user, .. } => user.key(),
-            Method::ApplicationCredential { id: Some(id), .. } => format!("appcred:id={id}"),
-            Method::ApplicationCredential { name, user, .. } => format!(
-                "appcred:name={};{}",
-                name.as_deref().unwrap_or_default(),
-                user.as_ref().map_or(String::new(), UserRef::key)
-            ),
+            Method::Password { user, .. } => Value::Object(user.json()),
+            Method::ApplicationCredential { id: Some(id), .. } => json!({ "id": id }),
+            Method::ApplicationCredential { name, user, .. } => json!({
+                "name": name,
+                "user": user.as_ref().map(UserRef::json),
+            }),
             Method::Token { .. } => return None,
         };
-        let scope = match &self.scope {
-            Scope::Unscoped => "unscoped".to_string(),
-            Scope::ProjectId(id) => format!("project:id={id}"),
-            Scope::ProjectName { name, domain } => format!(
-                "project:name={name};domain={}",
-                domain.as_ref().map_or(String::new(), DomainRef::key)
-            ),
-            Scope::Domain(d) => format!("domain:{}", d.key()),
-        };
-        Some(format!(
-            "{url}\n{}\n{who}\n{scope}",
-            self.auth_type().name()
-        ))
+        // A JSON array: no value can pass for another field.
+        let identity = json!([
+            url.as_str(),
+            self.auth_type().name(),
+            who,
+            self.scope_json()
+        ]);
+        Some(identity.to_string())
     }
 }
 
@@ -1077,7 +1060,10 @@ mod tests {
         let a = AuthRequest::from_config(&password_config()).unwrap();
         let id = a.cache_identity().unwrap();
         assert!(!id.contains("secret"), "{id}");
-        assert!(id.contains("user:name=admin;domain=name=Default"), "{id}");
+        assert!(
+            id.contains(r#"{"name":"admin","domain":{"name":"Default"}}"#),
+            "{id}"
+        );
         // Same login via another auth_url spelling and password: same identity.
         let mut c = password_config();
         c.auth_url = src("http://127.0.0.1:5000");
