@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod batch;
+pub mod aksk;
 pub mod cli;
 pub mod client;
 pub mod commands;

@@ -5,6 +5,7 @@
 mod support;
 
 mod against_glance;
+mod aksk;
 mod commands;
 mod config;
 mod conformance;

@@ -23,6 +23,7 @@
 //! * the response never carries `Connection: close` (uWSGI adds it; tiny_http
 //!   manages keep-alive itself).
 
+pub mod aksk;
 mod api;
 mod http;
 mod image;
