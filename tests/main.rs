@@ -5,6 +5,7 @@
 mod support;
 
 mod against_glance;
+mod architecture;
 mod commands;
 mod config;
 mod conformance;

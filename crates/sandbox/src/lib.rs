@@ -1,7 +1,10 @@
 //! `ims-patch sandbox`: a local, faithful OpenStack Glance Images API v2 server (as measured against Glance 33) for trying and testing `PATCH /v2/images/{id}` without a cloud.
 //!
 //! Layout:
-//! * `api`: auth, version negotiation, routing and the non-PATCH endpoints;
+//! * `router`: version negotiation and the route table (the place to add
+//!   `/v3` routes); `context`: authentication and Glance's policies;
+//! * `images`, `tags`, `listing`: the endpoints (`listing` is `GET /v2/images`
+//!   with Glance's filters, operators and pagination);
 //! * `patch`: the PATCH deserializer and all-or-nothing application;
 //! * `schema` (+ `schema-image.json`): the image schema and its validator;
 //! * `image`: the image record, its JSON form and the seed images;
@@ -23,14 +26,20 @@
 //! * the response never carries `Connection: close` (uWSGI adds it; tiny_http
 //!   manages keep-alive itself).
 
-mod api;
+mod context;
 mod http;
 mod image;
+mod images;
+mod listing;
 mod patch;
 mod pyfmt;
+mod router;
 mod schema;
 mod server;
 mod state;
+mod tags;
+#[cfg(test)]
+mod testutil;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};

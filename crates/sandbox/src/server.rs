@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::{Map, Value};
 
-use super::api;
 use super::http::{Request, Response};
 use super::image;
+use super::router;
 use super::state::{self, State};
 use super::Options;
 
@@ -200,7 +200,7 @@ pub fn journal_line(req: &Request, status: u16) -> String {
 /// Handles a request under the state lock: apply, persist, journal.
 pub fn process(shared: &Shared, req: &Request) -> Response {
     let mut state = lock(&shared.state);
-    let resp = api::handle(&mut state, req);
+    let resp = router::handle(&mut state, req);
     if state.dirty {
         state.dirty = false;
         if let Some(path) = &shared.state_path {

@@ -54,6 +54,7 @@ impl State {
         self.images.iter().position(|i| i.id == id)
     }
 
+    #[cfg(test)]
     pub fn get(&self, id: &str) -> Option<&Image> {
         self.images.iter().find(|i| i.id == id)
     }
