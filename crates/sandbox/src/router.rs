@@ -302,3 +302,111 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::testutil::{state, QUEUED, SEED};
+    use proptest::prelude::*;
+
+    fn method() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"
+            ])
+            .prop_map(String::from),
+            "[A-Za-z]{0,8}",
+        ]
+    }
+
+    fn path() -> impl Strategy<Value = String> {
+        let prefixes = vec![
+            String::new(),
+            "/".into(),
+            "/v2/images".into(),
+            format!("/v2/images/{SEED}"),
+            format!("/v2/images/{QUEUED}/tags/"),
+            format!("/v2/images/{SEED}/actions/"),
+            format!("/v2/images/{SEED}/file"),
+            "/v2/schemas/".into(),
+            "/v2.1/images?".into(),
+            "/v2/images?name=".into(),
+            "/v2/images?limit=1&marker=".into(),
+            "/v2/images?sort=".into(),
+            "/versions".into(),
+            "/v3/".into(),
+        ];
+        (
+            prop::sample::select(prefixes),
+            "([a-z0-9<>:,\"&=?/%~.-]|%[0-9A-Fa-f]{2}|\\PC){0,24}",
+        )
+            .prop_map(|(p, s)| p + &s)
+    }
+
+    fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
+        let names = prop::sample::select(vec![
+            "Accept",
+            "Content-Type",
+            "X-Roles",
+            "X-Project-Id",
+            "X-Auth-Token",
+            "Host",
+            "X-Openstack-Request-Id",
+            "Transfer-Encoding",
+        ]);
+        let values = prop_oneof![
+            prop::sample::select(vec![
+                "application/json",
+                "text/html",
+                "text/plain",
+                "*/*",
+                "application/json;q=0",
+                "application/openstack-images-v2.1-json-patch",
+                "application/openstack-images-v2.0-json-patch",
+                "reader,member",
+                "reader",
+            ])
+            .prop_map(String::from),
+            "\\PC{0,30}",
+        ];
+        prop::collection::vec((names.prop_map(String::from), values), 0..5)
+    }
+
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let op = (
+            prop::sample::select(vec!["add", "remove", "replace", "test", ""]),
+            "(/[a-z_<>é~01]{0,8}){0,2}",
+            prop_oneof![
+                Just(serde_json::Value::Null),
+                "\\PC{0,12}".prop_map(serde_json::Value::from),
+                any::<i64>().prop_map(serde_json::Value::from),
+                any::<bool>().prop_map(serde_json::Value::from),
+            ],
+        )
+            .prop_map(|(op, path, value)| json!({"op": op, "path": path, "value": value}));
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..64),
+            prop::collection::vec(op, 0..4)
+                .prop_map(|ops| serde_json::to_vec(&ops).unwrap_or_default()),
+            "\\PC{0,40}".prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+        /// The handler answers every request, whatever its method, path,
+        /// headers and body, and never panics.
+        #[test]
+        fn the_handler_never_panics(
+            method in method(),
+            path in path(),
+            headers in headers(),
+            body in body(),
+        ) {
+            let mut s = state();
+            let req = Request { method, url: path, headers, body };
+            let resp = handle(&mut s, &req);
+            prop_assert!((100..600).contains(&resp.status));
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
+use std::panic::{self, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::{Map, Value};
 
-use super::http::{Request, Response};
+use super::http::{ApiError, Request, Response};
 use super::image;
 use super::router;
 use super::state::{self, State};
@@ -20,9 +21,14 @@ use super::Options;
 /// Worker threads pulling requests from the shared server.
 pub const WORKERS: usize = 4;
 
+/// The pure request handler the workers call (`router::handle`; tests
+/// put in one that misbehaves).
+pub type Handler = fn(&mut State, &Request) -> Response;
+
 /// What the workers share.
 pub struct Shared {
     pub state: Mutex<State>,
+    pub handler: Handler,
     pub state_path: Option<PathBuf>,
     pub journal: Option<Mutex<File>>,
 }
@@ -113,6 +119,7 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
         server: Arc::new(server),
         shared: Arc::new(Shared {
             state: Mutex::new(state),
+            handler: router::handle,
             state_path: opts.state.clone(),
             journal,
         }),
@@ -144,7 +151,15 @@ impl Running {
 fn worker(server: &tiny_http::Server, shared: &Shared) {
     loop {
         match server.recv() {
-            Ok(rq) => serve_one(shared, rq),
+            Ok(rq) => {
+                // A panic while reading or answering one request must not
+                // end the worker (the handler itself is guarded in
+                // `process`; this catches the socket side).
+                let served = panic::catch_unwind(AssertUnwindSafe(|| serve_one(shared, rq)));
+                if served.is_err() {
+                    super::note("a request panicked outside the handler; the worker goes on");
+                }
+            }
             Err(e) => {
                 super::note(&format!("error receiving a request: {e}"));
                 thread::sleep(Duration::from_millis(50));
@@ -197,10 +212,27 @@ pub fn journal_line(req: &Request, status: u16) -> String {
     Value::Object(m).to_string()
 }
 
-/// Handles a request under the state lock: apply, persist, journal.
+/// The answer to a request whose handler panicked: Glance's own 500.
+fn internal_error(req: &Request) -> Response {
+    panic::catch_unwind(|| ApiError::bare(500).render(req)).unwrap_or_else(|_| {
+        Response::empty(500).with_header("Content-Type", "text/plain; charset=UTF-8")
+    })
+}
+
+/// Handles a request under the state lock: apply, persist, journal. A
+/// panic in the handler is answered 500 and leaves the worker running.
 pub fn process(shared: &Shared, req: &Request) -> Response {
     let mut state = lock(&shared.state);
-    let resp = router::handle(&mut state, req);
+    let handler = shared.handler;
+    let resp =
+        panic::catch_unwind(AssertUnwindSafe(|| handler(&mut state, req))).unwrap_or_else(|_| {
+            super::note(&format!(
+                "the handler panicked on {} {}; answered 500",
+                req.method,
+                req.raw_path()
+            ));
+            internal_error(req)
+        });
     if state.dirty {
         state.dirty = false;
         if let Some(path) = &shared.state_path {
@@ -344,6 +376,68 @@ mod tests {
         );
         assert!(err.contains("--port"), "{err}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_panicking_request_leaves_every_worker_running() {
+        fn boom(state: &mut State, req: &Request) -> Response {
+            if req.raw_path() == "/boom" {
+                panic!("a handler bug");
+            }
+            router::handle(state, req)
+        }
+        let mut running = start(&Options {
+            port: 0,
+            ..Options::default()
+        })
+        .unwrap();
+        Arc::get_mut(&mut running.shared).unwrap().handler = boom;
+        let addr = running.addr;
+        thread::spawn(move || running.serve(2));
+        for _ in 0..5 {
+            let (status, _, body) = raw_http(
+                addr,
+                "GET /boom HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+            );
+            assert_eq!(status, 500, "{body}");
+            assert!(body.contains("The server has either erred"), "{body}");
+        }
+        let (status, _, _) = raw_http(
+            addr,
+            "GET /v2/images HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200);
+    }
+
+    /// Removing `/<aé>` without an `Accept` header used to panic in
+    /// `strip_tags`, and four of them killed every worker.
+    #[test]
+    fn a_multibyte_character_after_lt_in_an_error_is_answered() {
+        let running = start(&Options {
+            port: 0,
+            ..Options::default()
+        })
+        .unwrap();
+        let addr = running.addr;
+        thread::spawn(move || running.serve(4));
+        let patch = r#"[{"op": "remove", "path": "/<aé>"}]"#;
+        for _ in 0..5 {
+            let (status, _, body) = raw_http(
+                addr,
+                &format!(
+                    "PATCH /v2/images/33ad552d-1149-471c-8190-ff6776174a00 HTTP/1.1\r\nHost: x\r\nContent-Type: application/openstack-images-v2.1-json-patch\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{patch}",
+                    patch.len()
+                ),
+            );
+            assert_eq!(status, 409, "{body}");
+            // The body measured on Glance 33 for the same request.
+            assert_eq!(body, "409 Conflict\n\nThere was a conflict when trying to complete your request.\n\n Property  does not exist.  ");
+        }
+        let (status, _, _) = raw_http(
+            addr,
+            "GET /v2/images HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200);
     }
 
     #[test]
