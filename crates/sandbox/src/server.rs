@@ -97,19 +97,13 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
     };
     let journal = match &opts.journal {
         None => None,
-        Some(path) => Some(Mutex::new(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .map_err(|e| {
-                    anyhow!(
-                        "cannot open journal \"{}\": {}; check that its directory exists and is writable, or drop --journal",
-                        path.display(),
-                        e.to_string().to_lowercase()
-                    )
-                })?,
-        )),
+        Some(path) => Some(Mutex::new(open_journal(path).map_err(|e| {
+            anyhow!(
+                "cannot open journal \"{}\": {}; check that its directory exists and is writable, or drop --journal",
+                path.display(),
+                e.to_string().to_lowercase()
+            )
+        })?)),
     };
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| anyhow!("cannot serve on {addr}: {e}"))?;
@@ -184,11 +178,108 @@ fn to_request(rq: &mut tiny_http::Request) -> std::io::Result<Request> {
     })
 }
 
-/// One journal line: what was received and the status it got.
+/// Opens the journal for appending, readable by its owner only (it records
+/// requests, and even redacted they are nobody else's business).
+fn open_journal(path: &std::path::Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        // An existing journal keeps its mode on open: tighten it.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// What the journal shows instead of a credential.
+pub const REDACTED: &str = "<redacted>";
+
+/// Headers whose whole value is a credential.
+const SECRET_HEADERS: &[&str] = &[
+    "x-auth-token",
+    "x-subject-token",
+    "x-security-token",
+    "x-service-token",
+    "cookie",
+    "proxy-authorization",
+];
+
+/// A header value as the journal records it: credentials redacted. An
+/// `Authorization` header keeps its scheme and the AK/SK parameters that
+/// are not secret (`Access=`, `SignedHeaders=`), never the signature.
+pub fn redact_header(name: &str, value: &str) -> String {
+    if SECRET_HEADERS.contains(&name) {
+        return REDACTED.to_string();
+    }
+    if name != "authorization" {
+        return value.to_string();
+    }
+    let (scheme, params) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    let kept: Vec<String> = params
+        .split(',')
+        .filter_map(|p| {
+            let (k, _) = p.trim().split_once('=')?;
+            ["Access", "SignedHeaders"]
+                .iter()
+                .any(|keep| k.trim().eq_ignore_ascii_case(keep))
+                .then(|| p.trim().to_string())
+        })
+        .collect();
+    if kept.is_empty() {
+        format!("{scheme} {REDACTED}")
+    } else {
+        format!("{scheme} {}, Signature={REDACTED}", kept.join(", "))
+    }
+}
+
+/// A JSON body as the journal records it: the values of `password`,
+/// `secret` and the token method's `id` (Keystone's auth body) redacted.
+/// Anything that is not JSON is recorded as received.
+pub fn redact_body(body: &[u8]) -> String {
+    fn walk(v: &mut Value, in_token: bool) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m.iter_mut() {
+                    let secret =
+                        matches!(k.as_str(), "password" | "secret") || (in_token && k == "id");
+                    if secret && child.is_string() {
+                        *child = Value::String(REDACTED.to_string());
+                    } else {
+                        walk(child, k == "token");
+                    }
+                }
+            }
+            Value::Array(a) => a.iter_mut().for_each(|c| walk(c, false)),
+            _ => {}
+        }
+    }
+    let text = String::from_utf8_lossy(body).into_owned();
+    match serde_json::from_str::<Value>(&text) {
+        Ok(mut v) if v.is_object() => {
+            let before = v.clone();
+            walk(&mut v, false);
+            if v == before {
+                text
+            } else {
+                v.to_string()
+            }
+        }
+        _ => text,
+    }
+}
+
+/// One journal line: what was received and the status it got, with every
+/// credential redacted.
 pub fn journal_line(req: &Request, status: u16) -> String {
     let mut headers = Map::new();
     for (name, value) in &req.headers {
         let name = name.to_ascii_lowercase();
+        let value = &redact_header(&name, value);
         let joined = match headers.get(&name).and_then(Value::as_str) {
             Some(prev) => format!("{prev}, {value}"),
             None => value.clone(),
@@ -204,10 +295,7 @@ pub fn journal_line(req: &Request, status: u16) -> String {
             .map_or(Value::Null, |q| Value::String(q.to_string())),
     );
     m.insert("headers".into(), Value::Object(headers));
-    m.insert(
-        "body".into(),
-        Value::String(String::from_utf8_lossy(&req.body).into_owned()),
-    );
+    m.insert("body".into(), Value::String(redact_body(&req.body)));
     m.insert("status".into(), Value::from(status));
     Value::Object(m).to_string()
 }
@@ -352,7 +440,19 @@ mod tests {
             "/v2/images/33ad552d-1149-471c-8190-ff6776174a00"
         );
         assert_eq!(lines[1]["query"], "x=1");
-        assert_eq!(lines[1]["headers"]["x-auth-token"], "tok");
+        // The token is never written down, and the file is private.
+        assert_eq!(lines[1]["headers"]["x-auth-token"], REDACTED);
+        let journal_text = std::fs::read_to_string(&journal_path).unwrap();
+        assert!(!journal_text.contains("tok\""), "{journal_text}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&journal_path)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
         assert_eq!(
             lines[1]["headers"]["content-type"],
             "application/openstack-images-v2.1-json-patch"
@@ -438,6 +538,42 @@ mod tests {
             "GET /v2/images HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 200);
+    }
+
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(redact_header("x-auth-token", "gAAAAsecret"), REDACTED);
+        assert_eq!(redact_header("x-security-token", "s"), REDACTED);
+        assert_eq!(redact_header("content-type", "a/b"), "a/b");
+        assert_eq!(
+            redact_header(
+                "authorization",
+                "SDK-HMAC-SHA256 Access=AKID, SignedHeaders=host;x-sdk-date, Signature=abc123"
+            ),
+            "SDK-HMAC-SHA256 Access=AKID, SignedHeaders=host;x-sdk-date, Signature=<redacted>"
+        );
+        assert_eq!(
+            redact_header("authorization", "Bearer xyz"),
+            "Bearer <redacted>"
+        );
+        let auth = br#"{"auth": {"identity": {"methods": ["password", "token"], "password": {"user": {"name": "u", "password": "hunter2"}}, "token": {"id": "gAAAtok"}}}}"#;
+        let redacted = redact_body(auth);
+        assert!(
+            !redacted.contains("hunter2") && !redacted.contains("gAAAtok"),
+            "{redacted}"
+        );
+        let v: Value = serde_json::from_str(&redacted).unwrap();
+        assert_eq!(
+            v["auth"]["identity"]["password"]["user"]["password"],
+            REDACTED
+        );
+        assert_eq!(v["auth"]["identity"]["password"]["user"]["name"], "u");
+        assert_eq!(v["auth"]["identity"]["token"]["id"], REDACTED);
+        // Image bodies are recorded byte for byte.
+        let patch = r#"[{"op": "add", "path": "/password", "value": "x"}]"#;
+        assert_eq!(redact_body(patch.as_bytes()), patch);
+        let create = r#"{"name": "a",  "id": "b"}"#;
+        assert_eq!(redact_body(create.as_bytes()), create);
     }
 
     #[test]
