@@ -24,7 +24,13 @@
 //! * `POST /v2/images` with a JSON array (Glance 500) or with `os_hash_algo`
 //!   / `os_hash_value` (Glance stores them as custom properties): 400 / 403;
 //! * the response never carries `Connection: close` (uWSGI adds it; tiny_http
-//!   manages keep-alive itself).
+//!   manages keep-alive itself);
+//! * `GET /v2/images` with a range filter on anything but an integer
+//!   attribute (`name_min=1`) or an empty `changes-since`: Glance 500; the
+//!   sandbox 400.
+//!
+//! Every other list filter, operator, sort and marker answer is Glance's:
+//! see `listing` and the conformance suite.
 
 mod context;
 mod http;

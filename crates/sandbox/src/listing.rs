@@ -755,6 +755,7 @@ pub fn list_images(state: &State, req: &Request, ctx: &Ctx) -> Result<Response, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::router::handle;
     use crate::testutil::*;
     use serde_json::json;
 
@@ -884,6 +885,25 @@ mod tests {
         assert_eq!(
             error(&mut s, "sort_key=bogus&sort_dir=up").1,
             "Invalid sort key: bogus. It must be one of the following: name, status, container_format, disk_format, size, id, created_at, updated_at."
+        );
+        // Markers: too long for the id column, invisible, unknown.
+        assert_eq!(
+            error(&mut s, &format!("marker={}", "x".repeat(40))),
+            (
+                400,
+                "Image with the given id %(image_id)s was not found".into()
+            )
+        );
+        let r = handle(
+            &mut s,
+            &Request::new("GET", &format!("/v2/images?marker={SEED}"))
+                .header("Accept", "application/json")
+                .header("X-Roles", "reader,member")
+                .header("X-Project-Id", "other"),
+        );
+        assert_eq!(
+            (r.status, message(&r).replace("<br /><br />\n\n\n", "")),
+            (403, format!("Forbidding request, image {SEED} not visible"))
         );
         assert_eq!(
             error(&mut s, "marker=11111111-2222-3333-4444-555555555555"),
