@@ -81,6 +81,25 @@ fn pj(body: Value, expect: u16) -> Step {
     p21(&body.to_string(), expect)
 }
 
+const OCTET: &str = "application/octet-stream";
+/// Image data whose checksums were measured on Glance 33.
+const DATA: &str = "hello world, this is data";
+
+/// `PUT /v2/images/{id}/file` with `data`.
+fn upload(data: &str, expect: u16) -> Step {
+    step(
+        "PUT",
+        "/v2/images/{id}/file",
+        Some(OCTET),
+        Some(data.to_string()),
+        expect,
+    )
+}
+
+fn download(expect: u16) -> Step {
+    step("GET", "/v2/images/{id}/file", None, None, expect)
+}
+
 fn case(name: impl Into<String>, steps: Vec<Step>) -> Case {
     Case {
         name: name.into(),
@@ -735,6 +754,102 @@ fn cases() -> Vec<Case> {
                     400,
                 ),
             ],
+        ),
+        // Image data (issue 13): upload, download, status transitions.
+        case(
+            "data: upload raw data, then show",
+            vec![upload(DATA, 204), download(200)],
+        ),
+        case(
+            "data: upload twice",
+            vec![upload(DATA, 204), upload(DATA, 409)],
+        ),
+        case(
+            "data: upload with a JSON content type",
+            vec![step(
+                "PUT",
+                "/v2/images/{id}/file",
+                Some("application/json"),
+                Some(DATA.into()),
+                415,
+            )],
+        ),
+        case(
+            "data: upload without a content type",
+            vec![step(
+                "PUT",
+                "/v2/images/{id}/file",
+                None,
+                Some(DATA.into()),
+                415,
+            )],
+        ),
+        case("data: download without data", vec![download(204)]),
+        case(
+            "data: POST to the file",
+            vec![step("POST", "/v2/images/{id}/file", None, None, 405)],
+        ),
+        case(
+            "data: upload to an unknown image",
+            vec![step(
+                "PUT",
+                "/v2/images/11111111-2222-3333-4444-555555555555/file",
+                Some(OCTET),
+                Some(DATA.into()),
+                404,
+            )],
+        ),
+        case(
+            "data: deactivate a queued image",
+            vec![step(
+                "POST",
+                "/v2/images/{id}/actions/deactivate",
+                None,
+                None,
+                403,
+            )],
+        ),
+        case(
+            "data: deactivate, download as admin, reactivate",
+            vec![
+                upload(DATA, 204),
+                step(
+                    "POST",
+                    "/v2/images/{id}/actions/deactivate",
+                    None,
+                    None,
+                    204,
+                ),
+                download(200),
+                upload(DATA, 409),
+                step(
+                    "POST",
+                    "/v2/images/{id}/actions/reactivate",
+                    None,
+                    None,
+                    204,
+                ),
+                download(200),
+            ],
+        ),
+        case(
+            "data: protected image with data cannot be deleted",
+            vec![
+                upload(DATA, 204),
+                pj(op("replace", "/protected", json!(true)), 200),
+                step("DELETE", "/v2/images/{id}", None, None, 403),
+            ],
+        ),
+        case(
+            "data: raw data for a qcow2 image",
+            vec![pj(op("replace", "/disk_format", json!("qcow2")), 200), {
+                let mut s = upload(DATA, 415);
+                s.glance_bug = Some((
+                    415,
+                    "keeps the checksum of the rejected data on the queued image",
+                ));
+                s
+            }],
         ),
         // Discovery.
         case(

@@ -14,6 +14,8 @@ pub struct Request {
     /// Headers in the order received, names as sent.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body was longer than the server reads (`body` holds its start).
+    pub body_too_large: bool,
 }
 
 impl Request {

@@ -64,6 +64,7 @@ pub fn delete_image(state: &mut State, ctx: &Ctx, id: &str) -> Result<Response, 
         ));
     }
     state.images.remove(i);
+    state.data.remove(id);
     state.dirty = true;
     Ok(Response::empty(204))
 }

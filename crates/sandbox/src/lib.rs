@@ -5,6 +5,7 @@
 //!   `/v3` routes); `context`: authentication and Glance's policies;
 //! * `images`, `tags`, `listing`: the endpoints (`listing` is `GET /v2/images`
 //!   with Glance's filters, operators and pagination);
+//! * `data`: image data upload and download (`/v2/images/{id}/file`);
 //! * `patch`: the PATCH deserializer and all-or-nothing application;
 //! * `schema` (+ `schema-image.json`): the image schema and its validator;
 //! * `image`: the image record, its JSON form and the seed images;
@@ -33,6 +34,7 @@
 //! see `listing` and the conformance suite.
 
 mod context;
+mod data;
 mod http;
 mod image;
 mod images;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::context::{self, Ctx};
 use crate::http::{ApiError, Request, Response};
 use crate::state::State;
-use crate::{images, listing, schema, tags};
+use crate::{data, images, listing, schema, tags};
 
 /// Newest Images API minor version the sandbox claims (Glance 33: v2.18).
 pub const CURRENT_MINOR: u32 = 18;
@@ -176,6 +176,11 @@ fn route_v2(
                 _ => Err(method_not_allowed("POST")),
             }
         }
+        [images, id, file] if *images == "images" && *file == "file" && nonempty(id) => match m {
+            "GET" => data::download(state, ctx, id),
+            "PUT" => data::upload(state, req, ctx, id),
+            _ => Err(method_not_allowed("GET, PUT")),
+        },
         ["schemas", "image"] => match m {
             "GET" => Ok(Response::json(200, schema::image_schema(), true)),
             _ => Err(method_not_allowed("GET")),
@@ -187,7 +192,7 @@ fn route_v2(
         [images, id, what, ..]
             if *images == "images"
                 && nonempty(id)
-                && matches!(*what, "file" | "stage" | "import" | "members" | "tasks") =>
+                && matches!(*what, "stage" | "import" | "members" | "tasks") =>
         {
             Err(not_implemented(req))
         }
@@ -202,7 +207,7 @@ fn not_implemented(req: &Request) -> ApiError {
     ApiError::explained(
         501,
         format!(
-            "The ims-patch sandbox does not implement {} {}; it serves image metadata only (images, tags, schemas).",
+            "The ims-patch sandbox does not implement {} {}; it serves images, their data, tags and schemas.",
             req.method,
             req.raw_path()
         ),
@@ -272,7 +277,12 @@ mod tests {
         let r = get(&mut s, "/v2/schemas/image");
         assert_eq!(r.body_json(), *schema::image_schema());
         assert_eq!(get(&mut s, "/v2/schemas/images").status, 200);
-        assert_eq!(get(&mut s, &format!("/v2/images/{SEED}/file")).status, 501);
+        // A seed image is active without data in the sandbox.
+        assert_eq!(get(&mut s, &format!("/v2/images/{SEED}/file")).status, 404);
+        assert_eq!(
+            get(&mut s, &format!("/v2/images/{SEED}/members")).status,
+            501
+        );
     }
 
     #[test]
@@ -404,7 +414,7 @@ mod properties {
             body in body(),
         ) {
             let mut s = state();
-            let req = Request { method, url: path, headers, body };
+            let req = Request { method, url: path, headers, body, body_too_large: false };
             let resp = handle(&mut s, &req);
             prop_assert!((100..600).contains(&resp.status));
         }

@@ -179,9 +179,17 @@ fn worker(server: &tiny_http::Server, shared: &Shared) {
 }
 
 /// Turns a tiny_http request into the handler's request (reads the body).
+/// Reads at most `data::MAX_DATA_BYTES` of the body (memory stays bounded
+/// whatever a client sends); a longer body is marked and answered 413.
 fn to_request(rq: &mut tiny_http::Request) -> std::io::Result<Request> {
+    use std::io::Read;
+    let limit = super::data::MAX_DATA_BYTES as u64;
     let mut body = Vec::new();
-    rq.as_reader().read_to_end(&mut body)?;
+    rq.as_reader().take(limit + 1).read_to_end(&mut body)?;
+    let body_too_large = body.len() as u64 > limit;
+    if body_too_large {
+        body.truncate(0);
+    }
     Ok(Request {
         method: rq.method().to_string(),
         url: rq.url().to_string(),
@@ -191,6 +199,7 @@ fn to_request(rq: &mut tiny_http::Request) -> std::io::Result<Request> {
             .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
             .collect(),
         body,
+        body_too_large,
     })
 }
 
@@ -311,7 +320,16 @@ pub fn journal_line(req: &Request, status: u16) -> String {
             .map_or(Value::Null, |q| Value::String(q.to_string())),
     );
     m.insert("headers".into(), Value::Object(headers));
-    m.insert("body".into(), Value::String(redact_body(&req.body)));
+    let body = if req
+        .get_header("Content-Type")
+        .is_some_and(|ct| ct.starts_with("application/octet-stream"))
+    {
+        // Image data: its size, not megabytes of bytes as text.
+        format!("<{} bytes of image data>", req.body.len())
+    } else {
+        redact_body(&req.body)
+    };
+    m.insert("body".into(), Value::String(body));
     m.insert("status".into(), Value::from(status));
     Value::Object(m).to_string()
 }

@@ -24,6 +24,8 @@ pub struct State {
     pub dirty: bool,
     /// Fixed clock for tests.
     pub fixed_now: Option<String>,
+    /// Uploaded image data by image ID (in memory only; see `data`).
+    pub data: std::collections::HashMap<String, Vec<u8>>,
 }
 
 impl State {
@@ -34,6 +36,7 @@ impl State {
             base_url: base_url.to_string(),
             dirty: false,
             fixed_now: None,
+            data: std::collections::HashMap::new(),
         }
     }
 
