@@ -15,8 +15,9 @@
 //! Known differences: the sandbox recognises raw and qcow2 data only (data
 //! of another format is taken as raw); a rejected upload leaves the image
 //! untouched (Glance keeps the rejected data's checksum); data is kept in
-//! memory only, also with `--state` (after a restart a download of an active
-//! image answers 404), at most `MAX_DATA_BYTES` in all (413 with the
+//! memory and, with `--state`, beside the state file (`STATE.data/`), at
+//! most `MAX_DATA_BYTES` in all; a seed image is active without data (its
+//! download answers 404) (413 with the
 //! sandbox's own text: the test Glance has no size cap to measure); the
 //! journal records an upload's size, not its bytes.
 
@@ -150,7 +151,7 @@ pub fn download(state: &State, ctx: &Ctx, id: &str) -> Result<Response, ApiError
     let Some(data) = state.data.get(id) else {
         return Err(ApiError::explained(
             404,
-            format!("The data of image {id} is not in the sandbox (it keeps image data in memory only)."),
+            format!("The data of image {id} is not in the sandbox (a seed image has none)."),
         ));
     };
     let mut resp = Response::empty(200).with_header("Content-Type", "application/octet-stream");

@@ -124,7 +124,10 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| anyhow!("cannot serve on {addr}: {e}"))?;
     let image_count = images.len();
-    let state = State::new(images, &endpoint, opts.token.clone());
+    let mut state = State::new(images, &endpoint, opts.token.clone());
+    if let Some(path) = &opts.state {
+        state.data = state::load_data(path, &state.images, super::data::MAX_DATA_BYTES)?;
+    }
     Ok(Running {
         server: Arc::new(server),
         shared: Arc::new(Shared {
@@ -358,7 +361,10 @@ pub fn process(shared: &Shared, req: &Request) -> Response {
     if state.dirty {
         state.dirty = false;
         if let Some(path) = &shared.state_path {
-            if let Err(e) = state::save(path, &state.images) {
+            // Data first: a state that says "active" must find its data.
+            let saved =
+                state::save_data(path, &state.data).and_then(|()| state::save(path, &state.images));
+            if let Err(e) = saved {
                 super::note(&format!("{e:#}"));
             }
         }
@@ -495,6 +501,50 @@ mod tests {
         assert_eq!(lines[1]["body"], patch);
         assert_eq!(lines[1]["status"], 200);
         assert_eq!(lines[2]["status"], 401);
+
+        // Image data is kept beside the state file and read back on start.
+        let create = r#"{"id": "11111111-2222-3333-4444-555555555555", "disk_format": "raw", "container_format": "bare"}"#;
+        let (status, _, body) = raw_http(
+            addr,
+            &format!(
+                "POST /v2/images HTTP/1.1\r\nHost: x\r\nX-Auth-Token: tok\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{create}",
+                create.len()
+            ),
+        );
+        assert_eq!(status, 201, "{body}");
+        let (status, _, body) = raw_http(
+            addr,
+            "PUT /v2/images/11111111-2222-3333-4444-555555555555/file HTTP/1.1\r\nHost: x\r\nX-Auth-Token: tok\r\nContent-Type: application/octet-stream\r\nContent-Length: 5\r\nConnection: close\r\n\r\nbytes",
+        );
+        assert_eq!(status, 204, "{body}");
+        let data_dir = state::data_dir(&state_path);
+        let files: Vec<_> = std::fs::read_dir(&data_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            files,
+            ["31313131313131312d323232322d333333332d343434342d353535353535353535353535"],
+            "the file is named by the hex of the id"
+        );
+        let reloaded = State::new(state::load(&state_path).unwrap().unwrap(), "", None);
+        let data = state::load_data(&state_path, &reloaded.images, 1 << 20).unwrap();
+        assert_eq!(
+            data.get("11111111-2222-3333-4444-555555555555")
+                .map(Vec::as_slice),
+            Some(&b"bytes"[..])
+        );
+
+        let (status, _, _) = raw_http(
+            addr,
+            "DELETE /v2/images/11111111-2222-3333-4444-555555555555 HTTP/1.1\r\nHost: x\r\nX-Auth-Token: tok\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 204);
+        assert_eq!(
+            std::fs::read_dir(&data_dir).unwrap().count(),
+            0,
+            "data deleted with its image"
+        );
 
         // A second sandbox on the same port is refused with a helpful error.
         let busy = Options {
