@@ -540,6 +540,11 @@ mod tests {
             "DELETE /v2/images/11111111-2222-3333-4444-555555555555 HTTP/1.1\r\nHost: x\r\nX-Auth-Token: tok\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 204);
+        let journal = std::fs::read_to_string(&journal_path).unwrap();
+        assert!(
+            journal.contains(r#""body":"<5 bytes of image data>""#),
+            "{journal}"
+        );
         assert_eq!(
             std::fs::read_dir(&data_dir).unwrap().count(),
             0,
