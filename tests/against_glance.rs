@@ -1,5 +1,5 @@
-//! The ims-patch commands themselves against a real Glance 33 (when
-//! `IMS_PATCH_GLANCE_URL` names one; CI always starts one).
+//! The ims-patch commands themselves against a real Glance 33: ignored by
+//! plain `cargo test`, run by `.ci/run` with `IMS_PATCH_GLANCE_URL` set.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -37,8 +37,9 @@ fn ims(glance: &str) -> Ims {
 }
 
 #[test]
+#[ignore = "needs a real Glance 33: run by .ci/run"]
 fn every_command_works_against_real_glance_in_both_formats() {
-    let Some(glance) = glance_url() else { return };
+    let glance = glance_url();
     for format in ["v2.1", "v2.0"] {
         let name = unique(&format!("ims-cli-{format}"));
         let id = create(&glance, &name);
@@ -148,8 +149,9 @@ fn every_command_works_against_real_glance_in_both_formats() {
 }
 
 #[test]
+#[ignore = "needs a real Glance 33: run by .ci/run"]
 fn wrong_media_type_hint_and_version_document_against_real_glance() {
-    let Some(glance) = glance_url() else { return };
+    let glance = glance_url();
     // An endpoint that points at a version path gets the 300 version list.
     let r = ims(&format!("{glance}/v1"))
         .args(["rename", "11111111-2222-3333-4444-555555555555", "x"])

@@ -16,7 +16,7 @@ fn dead_endpoint() -> String {
 
 #[test]
 fn profile_supplies_endpoint_token_and_format() {
-    let sb = Sandbox::start();
+    let sb = Sandbox::start_with(&["--token", TOKEN]);
     let config = format!(
         "default_profile = \"lab\"\n\n[profiles.lab]\nendpoint = \"{}\"\ntoken = \"{TOKEN}\"\npatch_format = \"v2.0\"\noutput = \"json\"\ntimeout = 5\n",
         sb.endpoint
@@ -32,7 +32,9 @@ fn profile_supplies_endpoint_token_and_format() {
         r["headers"]["content-type"],
         "application/openstack-images-v2.0-json-patch"
     );
-    assert_eq!(r["headers"]["x-auth-token"], TOKEN);
+    // Accepted by a sandbox that takes only TOKEN; journalled redacted.
+    assert_eq!(r["status"], 200);
+    assert_eq!(r["headers"]["x-auth-token"], "<redacted>");
 }
 
 #[test]
@@ -118,7 +120,7 @@ fn profile_is_picked_by_flag_or_environment() {
 
 #[test]
 fn explicit_config_file_by_flag_or_environment() {
-    let sb = Sandbox::start();
+    let sb = Sandbox::start_with(&["--token", TOKEN]);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ims.toml");
     std::fs::write(
@@ -145,7 +147,8 @@ fn explicit_config_file_by_flag_or_environment() {
         .run();
     run.ok();
     assert_eq!(run.stderr, "", "no warning for a private token file");
-    assert_eq!(sb.requests()[1]["headers"]["x-auth-token"], TOKEN);
+    assert_eq!(sb.requests()[1]["status"], 200, "TOKEN was sent");
+    assert_eq!(sb.requests()[1]["headers"]["x-auth-token"], "<redacted>");
 
     let run = Ims::new()
         .args(["--config", "/nonexistent/ims.toml", "show", SEED_ID])
@@ -161,7 +164,7 @@ fn explicit_config_file_by_flag_or_environment() {
 
 #[test]
 fn token_command_output_is_the_token() {
-    let sb = Sandbox::start();
+    let sb = Sandbox::start_with(&["--token", TOKEN]);
     let config = format!(
         "default_profile = \"c\"\n[profiles.c]\nendpoint = \"{}\"\ntoken_command = \"printf '%s\\\\n' {TOKEN}\"\n",
         sb.endpoint
@@ -172,7 +175,8 @@ fn token_command_output_is_the_token() {
         .run()
         .ok()
         .no_secret();
-    assert_eq!(sb.requests()[0]["headers"]["x-auth-token"], TOKEN);
+    assert_eq!(sb.requests()[0]["status"], 200, "TOKEN was sent");
+    assert_eq!(sb.requests()[0]["headers"]["x-auth-token"], "<redacted>");
 
     let failing = format!(
         "default_profile = \"c\"\n[profiles.c]\nendpoint = \"{}\"\ntoken_command = \"exit 3\"\n",
@@ -381,7 +385,7 @@ fn a_bad_flag_value_is_a_usage_error_and_a_bad_setting_a_configuration_error() {
 
 #[test]
 fn a_token_from_the_environment_beats_the_profile() {
-    let sb = Sandbox::start();
+    let sb = Sandbox::start_with(&["--token", TOKEN]);
     let config = format!(
         "default_profile = \"p\"\n[profiles.p]\nendpoint = \"{}\"\ntoken_command = \"echo from-profile\"\n",
         sb.endpoint
@@ -392,36 +396,40 @@ fn a_token_from_the_environment_beats_the_profile() {
         .args(["show", SEED_ID])
         .run()
         .ok();
+    // The sandbox takes only TOKEN, so the profile's token gets 401 (exit 4).
     Ims::new()
         .write_config(&config)
         .args(["show", SEED_ID])
         .run()
-        .ok();
+        .code(4);
     // A blank variable counts as unset: the profile's token is used.
     Ims::new()
         .write_config(&config)
         .env("IMS_PATCH_TOKEN", "")
         .args(["show", SEED_ID])
         .run()
-        .ok();
+        .code(4);
     Ims::new()
         .write_config(&config)
         .env("IMS_PATCH_TOKEN", "from-env")
         .args(["--token", TOKEN, "show", SEED_ID])
         .run()
         .ok();
-    let tokens: Vec<Value> = sb
+    // The journal shows which requests carried TOKEN (accepted) without
+    // ever holding a token.
+    let seen: Vec<(Value, Value)> = sb
         .requests()
         .iter()
-        .map(|r| r["headers"]["x-auth-token"].clone())
+        .map(|r| (r["status"].clone(), r["headers"]["x-auth-token"].clone()))
         .collect();
+    let redacted = json!("<redacted>");
     assert_eq!(
-        tokens,
+        seen,
         [
-            json!(TOKEN),
-            json!("from-profile"),
-            json!("from-profile"),
-            json!(TOKEN)
+            (json!(200), redacted.clone()),
+            (json!(401), redacted.clone()),
+            (json!(401), redacted.clone()),
+            (json!(200), redacted)
         ]
     );
 }

@@ -14,6 +14,8 @@ pub struct Request {
     /// Headers in the order received, names as sent.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The body was longer than the server reads (`body` holds its start).
+    pub body_too_large: bool,
 }
 
 impl Request {
@@ -321,7 +323,9 @@ pub fn strip_tags(s: &str) -> String {
         match after.find('>') {
             Some(end) => {
                 let tag = &after[..=end];
-                if tag.len() >= 3 && tag[1..3].eq_ignore_ascii_case("br") {
+                // `get`, not `[1..3]`: the tag may start with a multi-byte
+                // character, and "br" is ASCII anyway.
+                if tag.get(1..3).is_some_and(|t| t.eq_ignore_ascii_case("br")) {
                     out.push('\n');
                 }
                 rest = &after[end + 1..];
@@ -415,6 +419,14 @@ pub fn unauthorized(base_url: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strip_tags_never_splits_a_character() {
+        // `<` then a multi-byte character used to panic (byte slicing).
+        assert_eq!(strip_tags("remove /<aé> now"), "remove / now");
+        assert_eq!(strip_tags("<é>x<BR/>y"), "x\ny");
+        assert_eq!(strip_tags("<bré"), "<bré");
+    }
 
     fn patch_with_accept(accept: Option<&str>) -> Request {
         let mut r = Request::new("PATCH", "/v2/images/x");

@@ -1,7 +1,11 @@
 //! `ims-patch sandbox`: a local, faithful OpenStack Glance Images API v2 server (as measured against Glance 33) for trying and testing `PATCH /v2/images/{id}` without a cloud.
 //!
 //! Layout:
-//! * `api`: auth, version negotiation, routing and the non-PATCH endpoints;
+//! * `router`: version negotiation and the route table (the place to add
+//!   `/v3` routes); `context`: authentication and Glance's policies;
+//! * `images`, `tags`, `listing`: the endpoints (`listing` is `GET /v2/images`
+//!   with Glance's filters, operators and pagination);
+//! * `data`: image data upload and download (`/v2/images/{id}/file`);
 //! * `patch`: the PATCH deserializer and all-or-nothing application;
 //! * `schema` (+ `schema-image.json`): the image schema and its validator;
 //! * `image`: the image record, its JSON form and the seed images;
@@ -21,17 +25,30 @@
 //! * `POST /v2/images` with a JSON array (Glance 500) or with `os_hash_algo`
 //!   / `os_hash_value` (Glance stores them as custom properties): 400 / 403;
 //! * the response never carries `Connection: close` (uWSGI adds it; tiny_http
-//!   manages keep-alive itself).
+//!   manages keep-alive itself);
+//! * `GET /v2/images` with a range filter on anything but an integer
+//!   attribute (`name_min=1`) or an empty `changes-since`: Glance 500; the
+//!   sandbox 400.
+//!
+//! Every other list filter, operator, sort and marker answer is Glance's:
+//! see `listing` and the conformance suite.
 
 pub mod aksk;
-mod api;
+mod context;
+mod data;
 mod http;
 mod image;
+mod images;
+mod listing;
 mod patch;
 mod pyfmt;
+mod router;
 mod schema;
 mod server;
 mod state;
+mod tags;
+#[cfg(test)]
+mod testutil;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::api::Ctx;
+use super::context::Ctx;
 use super::http::{ApiError, Request};
 use super::image::{dedup_tags, is_base_attribute, Image};
 use super::pyfmt;
