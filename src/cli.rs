@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
+pub use crate::output::OutputFormat;
 use crate::patch::PatchFormat;
+use crate::settings::table::flag_help;
 
 const ABOUT: &str =
     "Edit image metadata on Open Telekom Cloud IMS and OpenStack Glance with one PATCH request";
@@ -27,7 +29,7 @@ Examples:
   ims-patch show ims_test -o json --field name --field __os_version
   ims-patch --dry-run rename ims_test ims_test01";
 
-const CONFIGURATION: &str = "\
+const CONFIGURATION_HEAD: &str = "\
 Configuration:
   Every option can also come from a profile in the config file, TOML at \
 <user config dir>/ims-patch/config.toml (on Linux ~/.config/ims-patch/config.toml):
@@ -38,31 +40,18 @@ Configuration:
     endpoint = \"https://ims.eu-de.otc.t-systems.com\"
     token_command = \"my-token-issuer --project eu-de\"
 
-  Profile keys: endpoint, token, token_file, token_command, patch_format, \
-output, timeout, cacert, insecure, allow_http. Precedence: flag, then \
-environment variable, then profile, then default.";
-
-const ENVIRONMENT: &str = "\
-Environment:
-  IMS_PATCH_ENDPOINT      the image service URL, as --endpoint
-  IMS_PATCH_TOKEN         the token sent as X-Auth-Token, as --token
-  IMS_PATCH_PROFILE       the profile of the config file, as --profile
-  IMS_PATCH_CONFIG        the config file, as --config
-  IMS_PATCH_PATCH_FORMAT  as --patch-format
-  IMS_PATCH_OUTPUT        as --output
-  IMS_PATCH_TIMEOUT       as --timeout
-  IMS_PATCH_CACERT        as --cacert
-  IMS_PATCH_INSECURE      as --insecure (true or false)
-  IMS_PATCH_ALLOW_HTTP    as --allow-http (true or false)";
+  Profile keys: {keys}. Precedence: flag, then environment variable, then \
+profile, then default.";
 
 /// The long help after the options: examples, configuration, environment
 /// and exit codes, also the extra sections of the man page.
 pub fn after_long_help() -> String {
+    let keys = crate::settings::table::profile_keys().join(", ");
     [
-        EXAMPLES,
-        CONFIGURATION,
-        ENVIRONMENT,
-        crate::error::EXIT_CODES_HELP,
+        EXAMPLES.to_string(),
+        CONFIGURATION_HEAD.replace("{keys}", &keys),
+        crate::settings::table::environment_help(),
+        crate::error::EXIT_CODES_HELP.to_string(),
     ]
     .join("\n\n")
 }
@@ -87,99 +76,100 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options that apply to every command; each may come before or after it.
+/// The client's options (the sandbox takes only `--token`, generate none):
+/// by argument id, with their flag. `sandbox` and `generate` refuse the
+/// others when typed.
+pub const CLIENT_ARGS: &[(&str, &str)] = &[
+    ("endpoint", "--endpoint"),
+    ("token", "--token"),
+    ("profile", "--profile"),
+    ("config", "--config"),
+    ("timeout", "--timeout"),
+    ("cacert", "--cacert"),
+    ("insecure", "--insecure"),
+    ("allow_http", "--allow-http"),
+    ("patch_format", "--patch-format"),
+    ("dry_run", "--dry-run"),
+    ("verbose", "--verbose"),
+    ("output", "--output"),
+    ("fields", "--field"),
+    ("quiet", "--quiet"),
+];
+
+/// Options of the client commands; each may come before or after the
+/// command. The help of those in the settings table comes from the table;
+/// their values are read from the matches by `settings::env::flags`.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Image service URL, with or without a trailing /v2
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        env = "IMS_PATCH_ENDPOINT",
-        help_heading = "Connection"
-    )]
+    #[arg(long, global = true, value_name = "URL", help = flag_help("endpoint"), help_heading = "Connection")]
     pub endpoint: Option<String>,
 
-    /// Token sent as X-Auth-Token (prefer the environment or a profile's token_command); for sandbox, the token it requires
-    #[arg(
-        long,
-        global = true,
-        value_name = "TOKEN",
-        env = "IMS_PATCH_TOKEN",
-        hide_env_values = true,
-        help_heading = "Connection"
-    )]
+    #[arg(long, global = true, value_name = "TOKEN", help = flag_help("token"), help_heading = "Connection")]
     pub token: Option<String>,
 
-    /// Profile of the config file to use
     #[arg(
         long,
         global = true,
         value_name = "NAME",
-        env = "IMS_PATCH_PROFILE",
+        help = flag_help("profile"),
         help_heading = "Connection",
-        add = clap_complete::ArgValueCandidates::new(crate::config::profile_candidates)
+        add = clap_complete::ArgValueCandidates::new(crate::settings::file::profile_candidates)
     )]
     pub profile: Option<String>,
 
-    /// Config file [default: <user config dir>/ims-patch/config.toml]
     #[arg(
         long,
         global = true,
         value_name = "PATH",
-        env = "IMS_PATCH_CONFIG",
+        help = flag_help("config"),
         value_hint = clap::ValueHint::FilePath,
         help_heading = "Connection"
     )]
     pub config: Option<PathBuf>,
 
-    /// Request timeout in seconds [default: 30] [env: IMS_PATCH_TIMEOUT=]
     #[arg(
         long,
         global = true,
         value_name = "SECONDS",
         allow_negative_numbers = true,
+        help = flag_help("timeout"),
         help_heading = "Connection"
     )]
-    pub timeout: Option<f64>,
+    pub timeout: Option<String>,
 
-    /// PEM file with the CA certificate(s) to trust for the endpoint
     #[arg(
         long,
         global = true,
         value_name = "PEM",
-        env = "IMS_PATCH_CACERT",
+        help = flag_help("cacert"),
         value_hint = clap::ValueHint::FilePath,
         help_heading = "Connection"
     )]
     pub cacert: Option<PathBuf>,
 
-    /// Do not verify the server's TLS certificate (unsafe; prints a warning) [env: IMS_PATCH_INSECURE=]
-    #[arg(long, global = true, help_heading = "Connection")]
+    #[arg(long, global = true, help = flag_help("insecure"), help_heading = "Connection")]
     pub insecure: bool,
 
-    /// Allow a plain http:// endpoint that is not on this machine [env: IMS_PATCH_ALLOW_HTTP=]
-    #[arg(long, global = true, help_heading = "Connection")]
+    #[arg(long, global = true, help = flag_help("allow_http"), help_heading = "Connection")]
     pub allow_http: bool,
 
-    /// PATCH body format and media type [default: v2.1] [env: IMS_PATCH_PATCH_FORMAT=]
-    #[arg(long, global = true, value_name = "FORMAT", help_heading = "Request")]
+    #[arg(long, global = true, value_name = "FORMAT", help = flag_help("patch_format"), help_heading = "Request")]
     pub patch_format: Option<PatchFormat>,
 
     /// Print the PATCH instead of sending it (reads it needs first, such as a name lookup, still happen)
     #[arg(long, global = true, help_heading = "Request")]
     pub dry_run: bool,
 
-    /// Print each request and response status line on stderr (token redacted)
+    /// Print each request and response status line on stderr (credentials redacted)
     #[arg(short, long, global = true, help_heading = "Request")]
     pub verbose: bool,
 
-    /// Output format of the image [default: table] [env: IMS_PATCH_OUTPUT=]
     #[arg(
         short,
         long,
         global = true,
         value_name = "FORMAT",
+        help = flag_help("output"),
         help_heading = "Output"
     )]
     pub output: Option<OutputFormat>,
@@ -196,15 +186,6 @@ pub struct GlobalArgs {
     /// Print nothing on success (errors and warnings still go to stderr)
     #[arg(short, long, global = true, help_heading = "Output")]
     pub quiet: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum OutputFormat {
-    /// Two columns, Property and Value, keys sorted
-    #[default]
-    Table,
-    /// The image exactly as the server returned it, pretty-printed
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -427,6 +408,20 @@ mod tests {
     #[test]
     fn command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_client_option_is_listed() {
+        let cmd = Cli::command();
+        for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+            assert!(
+                CLIENT_ARGS
+                    .iter()
+                    .any(|(id, _)| *id == arg.get_id().as_str()),
+                "{}",
+                arg.get_id()
+            );
+        }
     }
 
     #[test]

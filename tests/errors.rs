@@ -423,3 +423,27 @@ fn created_images_work_end_to_end_in_both_formats() {
     assert_eq!(image["disk_format"], "qcow2");
     assert!(image.get("__k").is_none());
 }
+
+#[test]
+fn client_options_are_refused_by_sandbox_and_generate() {
+    let run = Ims::new()
+        .args(["sandbox", "--endpoint", "http://x", "--dry-run"])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("--endpoint, --dry-run are not options of 'ims-patch sandbox'"),
+        "{}",
+        run.stderr
+    );
+    let run = Ims::new()
+        .args(["-q", "generate", "completions", "bash"])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("--quiet is not an option of 'ims-patch generate'"),
+        "{}",
+        run.stderr
+    );
+}
