@@ -18,14 +18,22 @@ use crate::output::OutputFormat;
 use crate::patch::PatchFormat;
 use crate::secret::Secret;
 
-pub use resolve::{resolve, Resolved};
+pub use resolve::{resolve, resolve_layers, Layer, Resolved};
 
 /// Where a setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     Flag(&'static str),
     Env(&'static str),
-    Profile { profile: String, file: PathBuf },
+    Profile {
+        profile: String,
+        file: PathBuf,
+    },
+    /// A cloud of a `clouds.yaml` file.
+    Cloud {
+        cloud: String,
+        file: PathBuf,
+    },
     Default,
 }
 
@@ -47,6 +55,9 @@ impl fmt::Display for Source {
             Source::Env(var) => write!(f, "from {var}"),
             Source::Profile { profile, file } => {
                 write!(f, "from profile '{profile}' in {}", file.display())
+            }
+            Source::Cloud { cloud, file } => {
+                write!(f, "from cloud '{cloud}' in {}", file.display())
             }
             Source::Default => f.write_str("by default"),
         }

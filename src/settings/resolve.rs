@@ -155,7 +155,7 @@ fn refused(
     match source {
         Source::Env(var) => Error::config(format!("{var}='{text}' is not {expected}"))
             .hint(format!("fix or unset {var}")),
-        Source::Profile { .. } => Error::config(format!(
+        Source::Profile { .. } | Source::Cloud { .. } => Error::config(format!(
             "'{text}' ({source}){at} is not a {name} ({expected})"
         )),
         _ => source.bad_value(format!("'{text}' ({source}) is not {expected}")),
@@ -227,11 +227,30 @@ fn layer(
     env: Env,
     profile: Option<(&Chosen, &ConfigFile)>,
 ) -> Result<Option<Sourced<Value>>> {
+    layer_with(setting, flags, env, profile, &[])
+}
+
+/// Values from another source that sits after the profile and before the
+/// default, such as a cloud of `clouds.yaml`: by setting name, each value
+/// with its line in that file.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub source: Source,
+    pub values: BTreeMap<&'static str, (toml::Value, Option<usize>)>,
+}
+
+fn layer_with(
+    setting: &Setting,
+    flags: &Flags,
+    env: Env,
+    profile: Option<(&Chosen, &ConfigFile)>,
+    extra: &[Layer],
+) -> Result<Option<Sourced<Value>>> {
     let mut candidates: Vec<(Raw, Source, Option<usize>)> = Vec::new();
     if let (Some((flag, _)), Some(value)) = (setting.flag, flags.get(setting.name)) {
         candidates.push((Raw::Os(value.clone()), Source::Flag(flag), None));
     }
-    if let Some(var) = setting.env {
+    for var in setting.env.iter().chain(setting.env_aliases) {
         if let Some(value) = env(var).filter(|v| !v.to_string_lossy().trim().is_empty()) {
             candidates.push((Raw::Os(value), Source::Env(var), None));
         }
@@ -244,6 +263,11 @@ fn layer(
             };
             let line = file.place(value.span().start).0;
             candidates.push((Raw::Toml(value.get_ref().clone()), source, Some(line)));
+        }
+    }
+    for l in extra {
+        if let Some((value, line)) = l.values.get(setting.name) {
+            candidates.push((Raw::Toml(value.clone()), l.source.clone(), *line));
         }
     }
     let Some((raw, source, line)) = candidates.into_iter().next() else {
@@ -315,13 +339,30 @@ impl Resolved {
 
 /// Resolves every setting of the table: flag, environment, profile, default.
 pub fn resolve(flags: &Flags, env: Env, file: &ConfigFile) -> Result<Resolved> {
+    resolve_layers(flags, env, file, &[])
+}
+
+/// [`resolve`] with more layers between the profile and the default, in
+/// order (a cloud of `clouds.yaml`).
+pub fn resolve_layers(
+    flags: &Flags,
+    env: Env,
+    file: &ConfigFile,
+    extra: &[Layer],
+) -> Result<Resolved> {
     let chosen = choose_profile(flags, env, file)?;
     let mut resolved = Resolved {
         values: BTreeMap::new(),
         profile: chosen.as_ref().map(|c| (c.name.clone(), file.path.clone())),
     };
     for setting in SETTINGS {
-        let value = match layer(setting, flags, env, chosen.as_ref().map(|c| (c, file)))? {
+        let value = match layer_with(
+            setting,
+            flags,
+            env,
+            chosen.as_ref().map(|c| (c, file)),
+            extra,
+        )? {
             Some(v) => Some(v),
             None => match setting.default {
                 Some(text) => {
@@ -472,6 +513,50 @@ mod tests {
             e.message
         );
         assert!(!e.message.contains("12345678"), "{}", e.message);
+    }
+
+    #[test]
+    fn extra_layers_sit_between_the_profile_and_the_default() {
+        let f = file(PROFILE);
+        let cloud = Layer {
+            source: Source::Cloud {
+                cloud: "otc".into(),
+                file: "/clouds.yaml".into(),
+            },
+            values: [
+                ("endpoint", (toml::Value::from("https://cloud"), Some(3))),
+                ("patch_format", (toml::Value::from("v2.0"), Some(4))),
+                ("output", (toml::Value::from("xml"), None)),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let mut one = cloud.clone();
+        one.values.remove("output");
+        let r = resolve_layers(&flags(&[]), &env_of(&[]), &f, &[one]).unwrap();
+        assert_eq!(r.text("endpoint").unwrap().value, "https://profile");
+        let p = r.text("patch_format").unwrap();
+        assert_eq!(p.value, "v2.0");
+        assert_eq!(p.source.to_string(), "from cloud 'otc' in /clouds.yaml");
+        let e =
+            resolve_layers(&flags(&[("profile", "q")]), &env_of(&[]), &f, &[cloud]).unwrap_err();
+        assert!(
+            e.message
+                .contains("'xml' (from cloud 'otc' in /clouds.yaml) is not a output"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn variables_are_read_in_order_and_named() {
+        let setting = Setting {
+            env_aliases: &["OS_ENDPOINT_TYPE"],
+            ..*super::super::table::setting("endpoint")
+        };
+        let env = env_of(&[("OS_ENDPOINT_TYPE", "https://alias")]);
+        let v = layer(&setting, &flags(&[]), &env, None).unwrap().unwrap();
+        assert_eq!(v.source, Source::Env("OS_ENDPOINT_TYPE"));
     }
 
     #[test]

@@ -55,7 +55,11 @@ pub struct Setting {
     pub name: &'static str,
     /// The flag, with its value name (`None` for a switch).
     pub flag: Option<(&'static str, Option<&'static str>)>,
+    /// The environment variable, as documented.
     pub env: Option<&'static str>,
+    /// Other variables read after it when it is unset, in order (for
+    /// example `OS_ENDPOINT_TYPE` after `OS_INTERFACE`).
+    pub env_aliases: &'static [&'static str],
     pub profile_key: Option<&'static str>,
     pub parse: Parse,
     /// The default, as text that `parse` reads.
@@ -71,6 +75,7 @@ impl Setting {
             name,
             flag: None,
             env: None,
+            env_aliases: &[],
             profile_key: None,
             parse,
             default: None,
@@ -84,6 +89,12 @@ impl Setting {
     }
     const fn env(mut self, var: &'static str) -> Setting {
         self.env = Some(var);
+        self
+    }
+    /// Variables also read, after the documented one (see `env_aliases`).
+    #[allow(dead_code)]
+    const fn env_aliases(mut self, vars: &'static [&'static str]) -> Setting {
+        self.env_aliases = vars;
         self
     }
     const fn key(mut self, key: &'static str) -> Setting {
@@ -237,9 +248,12 @@ mod tests {
                 assert!(seen.insert(flag), "{flag}");
                 assert_eq!(flag.trim_start_matches("--").replace('-', "_"), s.name);
             }
-            if let Some(var) = s.env {
+            for var in s.env.iter().chain(s.env_aliases) {
                 assert!(seen.insert(var), "{var}");
-                assert!(var.starts_with("IMS_PATCH_"), "{var}");
+                assert!(
+                    var.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                    "{var}"
+                );
             }
             assert!(s.env.is_some() || s.profile_key.is_some(), "{}", s.name);
         }
