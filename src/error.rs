@@ -53,8 +53,7 @@ impl Kind {
 
 /// A failure to report: a lowercase message, the kind that picks the exit
 /// code, and zero or more `hint:` lines that say what to do next.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+#[derive(Debug)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,
@@ -76,6 +75,20 @@ pub struct WireFailure {
     pub timed_out: bool,
     /// The underlying cause (I/O, TLS, ...), with its own `source()` chain.
     pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    /// The underlying cause of a failed exchange (I/O, TLS, timeout).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let cause = self.wire.as_ref()?.cause.as_ref()?;
+        Some(cause.as_ref() as &(dyn std::error::Error + 'static))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -17,6 +17,7 @@ pub mod wire;
 
 use std::io::Write;
 
+use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use crate::cli::{Cli, Command};
@@ -26,10 +27,33 @@ use crate::error::{Error, Result};
 use crate::output::Style;
 use crate::settings::RunOptions;
 
+/// The client options typed on the command line (in `cli::CLIENT_ARGS`
+/// order), except `allowed`: for commands that take none (`sandbox`,
+/// `generate`).
+pub fn client_flags_given(matches: &ArgMatches, allowed: &[&str]) -> Vec<&'static str> {
+    cli::CLIENT_ARGS
+        .iter()
+        .filter(|(id, _)| !allowed.contains(id))
+        .filter(|(id, _)| {
+            let mut level = Some(matches);
+            while let Some(m) = level {
+                let typed = m.try_get_raw(id).ok().flatten().is_some()
+                    && m.value_source(id) == Some(ValueSource::CommandLine);
+                if typed {
+                    return true;
+                }
+                level = m.subcommand().map(|(_, sub)| sub);
+            }
+            false
+        })
+        .map(|(_, flag)| *flag)
+        .collect()
+}
+
 /// Refuses client options typed for a command that takes none of them
 /// (`allowed` are those it does take).
 fn refuse_client_flags(matches: &ArgMatches, command: &str, allowed: &[&str]) -> Result<()> {
-    let given = settings::env::client_flags_given(matches, allowed);
+    let given = client_flags_given(matches, allowed);
     if given.is_empty() {
         return Ok(());
     }

@@ -146,7 +146,7 @@ fn nothing_sent_is_cannot_reach() {
         .unwrap_err();
     assert_eq!(e.reach(), Reach::NotSent);
     assert!(e.message.contains("cannot reach"), "{}", e.message);
-    assert!(e.wire.as_ref().unwrap().cause.is_some());
+    assert!(std::error::Error::source(&e).is_some());
 }
 
 #[test]

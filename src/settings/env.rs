@@ -43,29 +43,6 @@ pub fn flags(matches: &ArgMatches) -> Flags {
     flags
 }
 
-/// The client options typed on the command line (in `cli::CLIENT_ARGS`
-/// order), except `allowed`: for commands that take none (`sandbox`,
-/// `generate`).
-pub fn client_flags_given(matches: &ArgMatches, allowed: &[&str]) -> Vec<&'static str> {
-    crate::cli::CLIENT_ARGS
-        .iter()
-        .filter(|(id, _)| !allowed.contains(id))
-        .filter(|(id, _)| {
-            let mut level = Some(matches);
-            while let Some(m) = level {
-                let typed = m.try_get_raw(id).ok().flatten().is_some()
-                    && m.value_source(id) == Some(ValueSource::CommandLine);
-                if typed {
-                    return true;
-                }
-                level = m.subcommand().map(|(_, sub)| sub);
-            }
-            false
-        })
-        .map(|(_, flag)| *flag)
-        .collect()
-}
-
 /// Resolves the settings of this process: its flags, its environment and
 /// the config file they point to.
 pub fn from_process(
