@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Arg, ArgAction, ArgMatches, Args, Parser, Subcommand};
 
 pub use crate::output::OutputFormat;
-use crate::patch::PatchFormat;
-use crate::settings::table::flag_help;
+use crate::settings::table::{Parse, Setting, SETTINGS};
 
 const ABOUT: &str =
     "Edit image metadata on Open Telekom Cloud IMS and OpenStack Glance with one PATCH request";
@@ -76,85 +76,90 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// The client's options (the sandbox takes only `--token`, generate none):
-/// by argument id, with their flag. `sandbox` and `generate` refuse the
-/// others when typed.
-pub const CLIENT_ARGS: &[(&str, &str)] = &[
-    ("endpoint", "--endpoint"),
-    ("token", "--token"),
-    ("profile", "--profile"),
-    ("config", "--config"),
-    ("timeout", "--timeout"),
-    ("cacert", "--cacert"),
-    ("insecure", "--insecure"),
-    ("allow_http", "--allow-http"),
-    ("patch_format", "--patch-format"),
+/// The flag-only client options (the table's flags are the others), by
+/// argument id, with their flag.
+const FLAG_ONLY: &[(&str, &str)] = &[
     ("dry_run", "--dry-run"),
     ("verbose", "--verbose"),
-    ("output", "--output"),
     ("fields", "--field"),
     ("quiet", "--quiet"),
 ];
 
+/// Every client option, by argument id, with its flag: the table's flags
+/// and the flag-only ones. `sandbox` and `generate` refuse them when typed
+/// (the sandbox takes `--token`).
+pub fn client_args() -> Vec<(&'static str, &'static str)> {
+    SETTINGS
+        .iter()
+        .filter_map(|s| s.flag.map(|(flag, _)| (s.name, flag)))
+        .chain(FLAG_ONLY.iter().copied())
+        .collect()
+}
+
+/// The flags of the settings table, as global arguments made from its rows
+/// (id = setting name). Their values are read from the matches, with their
+/// source, by `settings::env::flags`; this type holds nothing.
+#[derive(Debug, Clone, Default)]
+pub struct TableArgs;
+
+fn table_arg(s: &Setting) -> Arg {
+    let (flag, value_name) = s.flag.expect("only rows with a flag");
+    let mut arg = Arg::new(s.name)
+        .long(flag.trim_start_matches("--"))
+        .global(true)
+        .help(s.flag_help())
+        .help_heading(s.heading);
+    if let Some(letter) = s.short {
+        arg = arg.short(letter);
+    }
+    let Some(value_name) = value_name else {
+        return arg.action(ArgAction::SetTrue);
+    };
+    arg = arg.value_name(value_name).action(ArgAction::Set);
+    match s.parse {
+        Parse::Path => arg
+            .value_parser(clap::value_parser!(PathBuf))
+            .value_hint(clap::ValueHint::FilePath),
+        Parse::Seconds { .. } => arg.allow_negative_numbers(true),
+        Parse::Choice(words) => arg.value_parser(PossibleValuesParser::new(
+            words
+                .iter()
+                .map(|(w, help)| PossibleValue::new(*w).help(*help)),
+        )),
+        _ if s.name == "profile" => arg.add(clap_complete::ArgValueCandidates::new(
+            crate::settings::file::profile_candidates,
+        )),
+        _ => arg,
+    }
+}
+
+impl clap::FromArgMatches for TableArgs {
+    fn from_arg_matches(_: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(TableArgs)
+    }
+    fn update_from_arg_matches(&mut self, _: &ArgMatches) -> Result<(), clap::Error> {
+        Ok(())
+    }
+}
+
+impl Args for TableArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        SETTINGS
+            .iter()
+            .filter(|s| s.flag.is_some())
+            .fold(cmd, |cmd, s| cmd.arg(table_arg(s)))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
 /// Options of the client commands; each may come before or after the
-/// command. The help of those in the settings table comes from the table;
-/// their values are read from the matches by `settings::env::flags`.
+/// command. The settings table's flags come first, made from its rows.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    #[arg(long, global = true, value_name = "URL", help = flag_help("endpoint"), help_heading = "Connection")]
-    pub endpoint: Option<String>,
-
-    #[arg(long, global = true, value_name = "TOKEN", help = flag_help("token"), help_heading = "Connection")]
-    pub token: Option<String>,
-
-    #[arg(
-        long,
-        global = true,
-        value_name = "NAME",
-        help = flag_help("profile"),
-        help_heading = "Connection",
-        add = clap_complete::ArgValueCandidates::new(crate::settings::file::profile_candidates)
-    )]
-    pub profile: Option<String>,
-
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        help = flag_help("config"),
-        value_hint = clap::ValueHint::FilePath,
-        help_heading = "Connection"
-    )]
-    pub config: Option<PathBuf>,
-
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        allow_negative_numbers = true,
-        help = flag_help("timeout"),
-        help_heading = "Connection"
-    )]
-    pub timeout: Option<String>,
-
-    #[arg(
-        long,
-        global = true,
-        value_name = "PEM",
-        help = flag_help("cacert"),
-        value_hint = clap::ValueHint::FilePath,
-        help_heading = "Connection"
-    )]
-    pub cacert: Option<PathBuf>,
-
-    #[arg(long, global = true, help = flag_help("insecure"), help_heading = "Connection")]
-    pub insecure: bool,
-
-    #[arg(long, global = true, help = flag_help("allow_http"), help_heading = "Connection")]
-    pub allow_http: bool,
-
-    #[arg(long, global = true, value_name = "FORMAT", help = flag_help("patch_format"), help_heading = "Request")]
-    pub patch_format: Option<PatchFormat>,
+    #[command(flatten)]
+    pub table: TableArgs,
 
     /// Print the PATCH instead of sending it (reads it needs first, such as a name lookup, still happen)
     #[arg(long, global = true, help_heading = "Request")]
@@ -163,16 +168,6 @@ pub struct GlobalArgs {
     /// Print each request and response status line on stderr (credentials redacted)
     #[arg(short, long, global = true, help_heading = "Request")]
     pub verbose: bool,
-
-    #[arg(
-        short,
-        long,
-        global = true,
-        value_name = "FORMAT",
-        help = flag_help("output"),
-        help_heading = "Output"
-    )]
-    pub output: Option<OutputFormat>,
 
     /// Show only this attribute (repeatable)
     #[arg(
@@ -413,9 +408,10 @@ mod tests {
     #[test]
     fn every_client_option_is_listed() {
         let cmd = Cli::command();
+        assert!(cmd.get_arguments().filter(|a| a.is_global_set()).count() >= 14);
         for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
             assert!(
-                CLIENT_ARGS
+                client_args()
                     .iter()
                     .any(|(id, _)| *id == arg.get_id().as_str()),
                 "{}",

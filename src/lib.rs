@@ -31,8 +31,8 @@ use crate::settings::RunOptions;
 /// order), except `allowed`: for commands that take none (`sandbox`,
 /// `generate`).
 pub fn client_flags_given(matches: &ArgMatches, allowed: &[&str]) -> Vec<&'static str> {
-    cli::CLIENT_ARGS
-        .iter()
+    cli::client_args()
+        .into_iter()
         .filter(|(id, _)| !allowed.contains(id))
         .filter(|(id, _)| {
             let mut level = Some(matches);
@@ -46,7 +46,7 @@ pub fn client_flags_given(matches: &ArgMatches, allowed: &[&str]) -> Vec<&'stati
             }
             false
         })
-        .map(|(_, flag)| *flag)
+        .map(|(_, flag)| flag)
         .collect()
 }
 
@@ -80,7 +80,14 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
             // Only a --token typed for the sandbox guards it: IMS_PATCH_TOKEN
             // is the client's setting (and clap no longer reads it).
             refuse_client_flags(matches, "sandbox", &["token"])?;
-            return commands::sandbox::run(&args, cli.global.token);
+            let token = match settings::env::flags(matches).remove("token") {
+                None => None,
+                Some(t) => Some(
+                    t.into_string()
+                        .map_err(|_| Error::usage("the token (from --token) is not UTF-8 text"))?,
+                ),
+            };
+            return commands::sandbox::run(&args, token);
         }
         other => other,
     };

@@ -108,8 +108,8 @@ pub fn parse_raw(setting: &Setting, raw: &Raw) -> std::result::Result<Value, Ref
         }
         Parse::Choice(words) => words
             .iter()
-            .find(|w| w.eq_ignore_ascii_case(text.trim()))
-            .map(|w| Value::Text(w.to_string()))
+            .find(|(w, _)| w.eq_ignore_ascii_case(text.trim()))
+            .map(|(w, _)| Value::Text(w.to_string()))
             .ok_or(Refusal::NotA),
     }
 }

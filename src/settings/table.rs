@@ -20,8 +20,8 @@ pub enum Parse {
     Seconds { max: f64 },
     /// A whole number within the bounds.
     Count { min: u64, max: u64 },
-    /// One of these words.
-    Choice(&'static [&'static str]),
+    /// One of these words (each with its help).
+    Choice(&'static [(&'static str, &'static str)]),
 }
 
 impl Parse {
@@ -33,7 +33,11 @@ impl Parse {
             Parse::Bool => "true or false".into(),
             Parse::Seconds { .. } => "a number of seconds".into(),
             Parse::Count { min, max } => format!("a whole number from {min} to {max}"),
-            Parse::Choice(words) => words.join(" or "),
+            Parse::Choice(words) => words
+                .iter()
+                .map(|(w, _)| *w)
+                .collect::<Vec<_>>()
+                .join(" or "),
         }
     }
 }
@@ -55,6 +59,10 @@ pub struct Setting {
     pub name: &'static str,
     /// The flag, with its value name (`None` for a switch).
     pub flag: Option<(&'static str, Option<&'static str>)>,
+    /// The flag's one-letter form.
+    pub short: Option<char>,
+    /// The flag's section in `--help`.
+    pub heading: &'static str,
     /// The environment variable, as documented.
     pub env: Option<&'static str>,
     /// Other variables read after it when it is unset, in order (for
@@ -74,6 +82,8 @@ impl Setting {
         Setting {
             name,
             flag: None,
+            short: None,
+            heading: "Connection",
             env: None,
             env_aliases: &[],
             profile_key: None,
@@ -85,6 +95,14 @@ impl Setting {
     }
     const fn flag(mut self, flag: &'static str, value: Option<&'static str>) -> Setting {
         self.flag = Some((flag, value));
+        self
+    }
+    const fn short(mut self, letter: char) -> Setting {
+        self.short = Some(letter);
+        self
+    }
+    const fn heading(mut self, heading: &'static str) -> Setting {
+        self.heading = heading;
         self
     }
     const fn env(mut self, var: &'static str) -> Setting {
@@ -143,13 +161,22 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("config", Parse::Path, Config, "Config file [default: <user config dir>/ims-patch/config.toml]")
         .flag("--config", Some("PATH"))
         .env("IMS_PATCH_CONFIG"),
-    Setting::new("patch_format", Parse::Choice(&["v2.1", "v2.0"]), Run, "PATCH body format and media type")
+    Setting::new("patch_format", Parse::Choice(&[
+        ("v2.1", "`[{\"op\":\"replace\",\"path\":\"/name\",\"value\":\"x\"}]` (RFC 6902 style)"),
+        ("v2.0", "`[{\"replace\":\"/name\",\"value\":\"x\"}]` (the older OpenStack form)"),
+    ]), Run, "PATCH body format and media type")
         .flag("--patch-format", Some("FORMAT"))
+        .heading("Request")
         .env("IMS_PATCH_PATCH_FORMAT")
         .key("patch_format")
         .default("v2.1"),
-    Setting::new("output", Parse::Choice(&["table", "json"]), Run, "Output format of the image")
+    Setting::new("output", Parse::Choice(&[
+        ("table", "Two columns, Property and Value, keys sorted"),
+        ("json", "The image exactly as the server returned it, pretty-printed"),
+    ]), Run, "Output format of the image")
         .flag("--output", Some("FORMAT"))
+        .short('o')
+        .heading("Output")
         .env("IMS_PATCH_OUTPUT")
         .key("output")
         .default("table"),
