@@ -447,3 +447,24 @@ fn client_options_are_refused_by_sandbox_and_generate() {
         run.stderr
     );
 }
+
+#[test]
+fn a_connection_dropped_after_sending_is_an_unknown_outcome_not_cannot_reach() {
+    // The server reads the whole PATCH, then closes without answering.
+    let dropped = Canned::start("", Duration::ZERO);
+    let run = dropped.ims().args(["rename", SEED_ID, "x"]).run();
+    run.code(1).no_secret();
+    assert_eq!(
+        dropped.requests(),
+        [format!("PATCH /v2/images/{SEED_ID} HTTP/1.1")]
+    );
+    assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
+    assert!(run.stderr.contains("outcome is unknown"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "hint: check whether the change was made: ims-patch show {SEED_ID}"
+        )),
+        "{}",
+        run.stderr
+    );
+}
