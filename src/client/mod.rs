@@ -285,7 +285,9 @@ impl Client {
                 return Err(too_large(format!("Content-Length {length}")));
             }
         }
-        let mut body = Vec::new();
+        // Sized up front: each read is a round trip to reqwest's runtime.
+        let expected = response.content_length().unwrap_or(0) as usize;
+        let mut body = Vec::with_capacity(expected.clamp(8 * 1024, self.max_body + 1));
         let read = (&mut response)
             .take(self.max_body as u64 + 1)
             .read_to_end(&mut body);
