@@ -7,6 +7,7 @@
 use std::fmt;
 use std::io::Read;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::endpoint::Endpoint;
@@ -14,6 +15,8 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::settings::{CredentialSource, Source, Sourced};
 use crate::wire::{Header, WireRequest};
+
+use super::Transport;
 
 /// What authenticates requests. Implementations must be `Send + Sync`: one
 /// client serves several threads (batch editing).
@@ -87,7 +90,10 @@ pub fn no_token() -> Error {
 /// Builds the credential a source describes: reads a token file, runs a
 /// token command (bounded by `timeout`). A new kind of credential is a new
 /// `CredentialSource` variant and one arm here.
-pub fn build(source: &CredentialSource, timeout: Duration) -> Result<Box<dyn Credential>> {
+/// `transport` is there for credentials that make requests of their own
+/// (a Keystone login); its timeout bounds a token command.
+pub fn build(source: &CredentialSource, transport: &Arc<Transport>) -> Result<Box<dyn Credential>> {
+    let timeout = transport.timeout();
     Ok(match source {
         CredentialSource::Token(t) => {
             Box::new(StaticToken::new(t.value.clone(), t.source.clone())?)

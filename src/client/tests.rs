@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -83,8 +84,12 @@ fn answers_are_capped() {
             }
         }
     });
-    let mut client = Client::new(settings(port, Duration::from_secs(5))).unwrap();
-    client.set_max_body(16 * 1024);
+    let s = settings(port, Duration::from_secs(5));
+    let mut transport = Client::transport_for(&s).unwrap();
+    transport.set_max_body(16 * 1024);
+    let transport = Arc::new(transport);
+    let credential = credential::build(&s.credential, &transport).unwrap();
+    let client = Client::with_credential(s, transport, credential);
     let e = client
         .send(&client.get_image_request("x").unwrap())
         .unwrap_err();
