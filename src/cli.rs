@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValue, PossibleValuesParser};
+use clap::{Arg, ArgAction, ArgMatches, Args, Parser, Subcommand};
 
-use crate::patch::PatchFormat;
+pub use crate::output::OutputFormat;
+use crate::settings::table::{Parse, Setting, SETTINGS};
 
 const ABOUT: &str =
     "Edit image metadata on Open Telekom Cloud IMS and OpenStack Glance with one PATCH request";
@@ -27,7 +29,7 @@ Examples:
   ims-patch show ims_test -o json --field name --field __os_version
   ims-patch --dry-run rename ims_test ims_test01";
 
-const CONFIGURATION: &str = "\
+const CONFIGURATION_HEAD: &str = "\
 Configuration:
   Every option can also come from a profile in the config file, TOML at \
 <user config dir>/ims-patch/config.toml (on Linux ~/.config/ims-patch/config.toml):
@@ -38,31 +40,18 @@ Configuration:
     endpoint = \"https://ims.eu-de.otc.t-systems.com\"
     token_command = \"my-token-issuer --project eu-de\"
 
-  Profile keys: endpoint, token, token_file, token_command, patch_format, \
-output, timeout, cacert, insecure, allow_http. Precedence: flag, then \
-environment variable, then profile, then default.";
-
-const ENVIRONMENT: &str = "\
-Environment:
-  IMS_PATCH_ENDPOINT      the image service URL, as --endpoint
-  IMS_PATCH_TOKEN         the token sent as X-Auth-Token, as --token
-  IMS_PATCH_PROFILE       the profile of the config file, as --profile
-  IMS_PATCH_CONFIG        the config file, as --config
-  IMS_PATCH_PATCH_FORMAT  as --patch-format
-  IMS_PATCH_OUTPUT        as --output
-  IMS_PATCH_TIMEOUT       as --timeout
-  IMS_PATCH_CACERT        as --cacert
-  IMS_PATCH_INSECURE      as --insecure (true or false)
-  IMS_PATCH_ALLOW_HTTP    as --allow-http (true or false)";
+  Profile keys: {keys}. Precedence: flag, then environment variable, then \
+profile, then default.";
 
 /// The long help after the options: examples, configuration, environment
 /// and exit codes, also the extra sections of the man page.
 pub fn after_long_help() -> String {
+    let keys = crate::settings::table::profile_keys().join(", ");
     [
-        EXAMPLES,
-        CONFIGURATION,
-        ENVIRONMENT,
-        crate::error::EXIT_CODES_HELP,
+        EXAMPLES.to_string(),
+        CONFIGURATION_HEAD.replace("{keys}", &keys),
+        crate::settings::table::environment_help(),
+        crate::error::EXIT_CODES_HELP.to_string(),
     ]
     .join("\n\n")
 }
@@ -87,102 +76,98 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options that apply to every command; each may come before or after it.
+/// The flag-only client options (the table's flags are the others), by
+/// argument id, with their flag.
+const FLAG_ONLY: &[(&str, &str)] = &[
+    ("dry_run", "--dry-run"),
+    ("verbose", "--verbose"),
+    ("fields", "--field"),
+    ("quiet", "--quiet"),
+];
+
+/// Every client option, by argument id, with its flag: the table's flags
+/// and the flag-only ones. `sandbox` and `generate` refuse them when typed
+/// (the sandbox takes `--token`).
+pub fn client_args() -> Vec<(&'static str, &'static str)> {
+    SETTINGS
+        .iter()
+        .filter_map(|s| s.flag.map(|(flag, _)| (s.name, flag)))
+        .chain(FLAG_ONLY.iter().copied())
+        .collect()
+}
+
+/// The flags of the settings table, as global arguments made from its rows
+/// (id = setting name). Their values are read from the matches, with their
+/// source, by `settings::env::flags`; this type holds nothing.
+#[derive(Debug, Clone, Default)]
+pub struct TableArgs;
+
+fn table_arg(s: &Setting) -> Arg {
+    let (flag, value_name) = s.flag.expect("only rows with a flag");
+    let mut arg = Arg::new(s.name)
+        .long(flag.trim_start_matches("--"))
+        .global(true)
+        .help(s.flag_help())
+        .help_heading(s.heading);
+    if let Some(letter) = s.short {
+        arg = arg.short(letter);
+    }
+    let Some(value_name) = value_name else {
+        return arg.action(ArgAction::SetTrue);
+    };
+    arg = arg.value_name(value_name).action(ArgAction::Set);
+    match s.parse {
+        Parse::Path => arg
+            .value_parser(clap::value_parser!(PathBuf))
+            .value_hint(clap::ValueHint::FilePath),
+        Parse::Seconds { .. } => arg.allow_negative_numbers(true),
+        Parse::Choice(words) => arg.value_parser(PossibleValuesParser::new(
+            words
+                .iter()
+                .map(|(w, help)| PossibleValue::new(*w).help(*help)),
+        )),
+        _ if s.name == "profile" => arg.add(clap_complete::ArgValueCandidates::new(
+            crate::settings::file::profile_candidates,
+        )),
+        _ => arg,
+    }
+}
+
+impl clap::FromArgMatches for TableArgs {
+    fn from_arg_matches(_: &ArgMatches) -> Result<Self, clap::Error> {
+        Ok(TableArgs)
+    }
+    fn update_from_arg_matches(&mut self, _: &ArgMatches) -> Result<(), clap::Error> {
+        Ok(())
+    }
+}
+
+impl Args for TableArgs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        SETTINGS
+            .iter()
+            .filter(|s| s.flag.is_some())
+            .fold(cmd, |cmd, s| cmd.arg(table_arg(s)))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+/// Options of the client commands; each may come before or after the
+/// command. The settings table's flags come first, made from its rows.
 #[derive(Debug, Args, Clone, Default)]
 pub struct GlobalArgs {
-    /// Image service URL, with or without a trailing /v2
-    #[arg(
-        long,
-        global = true,
-        value_name = "URL",
-        env = "IMS_PATCH_ENDPOINT",
-        help_heading = "Connection"
-    )]
-    pub endpoint: Option<String>,
-
-    /// Token sent as X-Auth-Token (prefer the environment or a profile's token_command); for sandbox, the token it requires
-    #[arg(
-        long,
-        global = true,
-        value_name = "TOKEN",
-        env = "IMS_PATCH_TOKEN",
-        hide_env_values = true,
-        help_heading = "Connection"
-    )]
-    pub token: Option<String>,
-
-    /// Profile of the config file to use
-    #[arg(
-        long,
-        global = true,
-        value_name = "NAME",
-        env = "IMS_PATCH_PROFILE",
-        help_heading = "Connection",
-        add = clap_complete::ArgValueCandidates::new(crate::config::profile_candidates)
-    )]
-    pub profile: Option<String>,
-
-    /// Config file [default: <user config dir>/ims-patch/config.toml]
-    #[arg(
-        long,
-        global = true,
-        value_name = "PATH",
-        env = "IMS_PATCH_CONFIG",
-        value_hint = clap::ValueHint::FilePath,
-        help_heading = "Connection"
-    )]
-    pub config: Option<PathBuf>,
-
-    /// Request timeout in seconds [default: 30] [env: IMS_PATCH_TIMEOUT=]
-    #[arg(
-        long,
-        global = true,
-        value_name = "SECONDS",
-        allow_negative_numbers = true,
-        help_heading = "Connection"
-    )]
-    pub timeout: Option<f64>,
-
-    /// PEM file with the CA certificate(s) to trust for the endpoint
-    #[arg(
-        long,
-        global = true,
-        value_name = "PEM",
-        env = "IMS_PATCH_CACERT",
-        value_hint = clap::ValueHint::FilePath,
-        help_heading = "Connection"
-    )]
-    pub cacert: Option<PathBuf>,
-
-    /// Do not verify the server's TLS certificate (unsafe; prints a warning) [env: IMS_PATCH_INSECURE=]
-    #[arg(long, global = true, help_heading = "Connection")]
-    pub insecure: bool,
-
-    /// Allow a plain http:// endpoint that is not on this machine [env: IMS_PATCH_ALLOW_HTTP=]
-    #[arg(long, global = true, help_heading = "Connection")]
-    pub allow_http: bool,
-
-    /// PATCH body format and media type [default: v2.1] [env: IMS_PATCH_PATCH_FORMAT=]
-    #[arg(long, global = true, value_name = "FORMAT", help_heading = "Request")]
-    pub patch_format: Option<PatchFormat>,
+    #[command(flatten)]
+    pub table: TableArgs,
 
     /// Print the PATCH instead of sending it (reads it needs first, such as a name lookup, still happen)
     #[arg(long, global = true, help_heading = "Request")]
     pub dry_run: bool,
 
-    /// Print each request and response status line on stderr (token redacted)
+    /// Print each request and response status line on stderr (credentials redacted)
     #[arg(short, long, global = true, help_heading = "Request")]
     pub verbose: bool,
-
-    /// Output format of the image [default: table] [env: IMS_PATCH_OUTPUT=]
-    #[arg(
-        short,
-        long,
-        global = true,
-        value_name = "FORMAT",
-        help_heading = "Output"
-    )]
-    pub output: Option<OutputFormat>,
 
     /// Show only this attribute (repeatable)
     #[arg(
@@ -196,15 +181,6 @@ pub struct GlobalArgs {
     /// Print nothing on success (errors and warnings still go to stderr)
     #[arg(short, long, global = true, help_heading = "Output")]
     pub quiet: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum OutputFormat {
-    /// Two columns, Property and Value, keys sorted
-    #[default]
-    Table,
-    /// The image exactly as the server returned it, pretty-printed
-    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -427,6 +403,21 @@ mod tests {
     #[test]
     fn command_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_client_option_is_listed() {
+        let cmd = Cli::command();
+        assert!(cmd.get_arguments().filter(|a| a.is_global_set()).count() >= 14);
+        for arg in cmd.get_arguments().filter(|a| a.is_global_set()) {
+            assert!(
+                client_args()
+                    .iter()
+                    .any(|(id, _)| *id == arg.get_id().as_str()),
+                "{}",
+                arg.get_id()
+            );
+        }
     }
 
     #[test]

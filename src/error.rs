@@ -1,4 +1,7 @@
-//! Error kinds, the exit code each maps to, and the hints shown with them.
+//! Error kinds, the exit code each maps to, and the hints shown with them;
+//! a failure of an HTTP exchange also keeps what retries and auth need.
+
+use crate::wire::{Reach, RetryAfter, WireResponse};
 
 /// What went wrong, coarsely: each kind has one documented exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +53,42 @@ impl Kind {
 
 /// A failure to report: a lowercase message, the kind that picks the exit
 /// code, and zero or more `hint:` lines that say what to do next.
-#[derive(Debug, thiserror::Error)]
-#[error("{message}")]
+#[derive(Debug)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,
     pub hints: Vec<String>,
     /// Standard output was closed by its reader (`ims-patch show X | head`).
     pub broken_pipe: bool,
+    /// For a failed HTTP exchange: how far it got, the answer, the cause.
+    pub wire: Option<Box<WireFailure>>,
+}
+
+/// What a failed exchange knows, for retries, re-login and messages.
+#[derive(Debug)]
+pub struct WireFailure {
+    /// Whether the request may have reached the server.
+    pub reach: Reach,
+    /// The answer, when there was one (an error status).
+    pub response: Option<WireResponse>,
+    /// The deadline (`--timeout`) passed.
+    pub timed_out: bool,
+    /// The underlying cause (I/O, TLS, ...), with its own `source()` chain.
+    pub cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    /// The underlying cause of a failed exchange (I/O, TLS, timeout).
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let cause = self.wire.as_ref()?.cause.as_ref()?;
+        Some(cause.as_ref() as &(dyn std::error::Error + 'static))
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,7 +100,29 @@ impl Error {
             message: message.into(),
             hints: Vec::new(),
             broken_pipe: false,
+            wire: None,
         }
+    }
+
+    /// Attaches what the exchange knows.
+    pub fn with_wire(mut self, failure: WireFailure) -> Error {
+        self.wire = Some(Box::new(failure));
+        self
+    }
+
+    /// How far the request got; `NotSent` for errors that are not HTTP ones.
+    pub fn reach(&self) -> Reach {
+        self.wire.as_ref().map_or(Reach::NotSent, |w| w.reach)
+    }
+
+    /// The HTTP status of the answer, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        self.wire.as_ref()?.response.as_ref().map(|r| r.status)
+    }
+
+    /// The answer's `Retry-After`, if any.
+    pub fn retry_after(&self) -> Option<RetryAfter> {
+        self.wire.as_ref()?.response.as_ref()?.retry_after()
     }
 
     pub fn usage(message: impl Into<String>) -> Error {

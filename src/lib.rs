@@ -1,59 +1,154 @@
 //! The ims-patch library: command-line definitions, settings, the HTTP
-//! client, the patch model, the commands and their output. `src/main.rs` is
-//! a thin wrapper around [`run`].
+//! client and its wire types, the patch model, the commands (which return
+//! outcomes) and the printing of those outcomes. `src/main.rs` is a thin
+//! wrapper around [`run`]. See ARCHITECTURE.md.
 
+pub mod aksk;
 pub mod auth;
 pub mod batch;
-pub mod aksk;
 pub mod cli;
 pub mod client;
 pub mod commands;
-pub mod config;
+pub mod endpoint;
 pub mod error;
 pub mod helper_command;
+pub mod logger;
 pub mod output;
 pub mod patch;
 pub mod sanitize;
 pub mod secret;
+pub mod settings;
+pub mod wire;
 
+use std::io::Write;
+
+use clap::parser::ValueSource;
 use clap::ArgMatches;
 
 use crate::cli::{Cli, Command};
-use crate::commands::Context;
-use crate::config::{Settings, Source};
-use crate::error::Result;
+use crate::client::Client;
+use crate::commands::{Outcome, RunSettings};
+use crate::error::{Error, Result};
 use crate::output::Style;
+use crate::settings::RunOptions;
+
+/// The client options typed on the command line (in `cli::CLIENT_ARGS`
+/// order), except `allowed`: for commands that take none (`sandbox`,
+/// `generate`).
+pub fn client_flags_given(matches: &ArgMatches, allowed: &[&str]) -> Vec<&'static str> {
+    cli::client_args()
+        .into_iter()
+        .filter(|(id, _)| !allowed.contains(id))
+        .filter(|(id, _)| {
+            let mut level = Some(matches);
+            while let Some(m) = level {
+                let typed = m.try_get_raw(id).ok().flatten().is_some()
+                    && m.value_source(id) == Some(ValueSource::CommandLine);
+                if typed {
+                    return true;
+                }
+                level = m.subcommand().map(|(_, sub)| sub);
+            }
+            false
+        })
+        .map(|(_, flag)| flag)
+        .collect()
+}
+
+/// Refuses client options typed for a command that takes none of them
+/// (`allowed` are those it does take).
+fn refuse_client_flags(matches: &ArgMatches, command: &str, allowed: &[&str]) -> Result<()> {
+    let given = client_flags_given(matches, allowed);
+    if given.is_empty() {
+        return Ok(());
+    }
+    let what = if given.len() == 1 {
+        "is not an option"
+    } else {
+        "are not options"
+    };
+    Err(Error::usage(format!(
+        "{} {what} of 'ims-patch {command}'",
+        given.join(", ")
+    ))
+    .hint("these options are for the commands that talk to an image service"))
+}
 
 /// Runs one parsed command line; `matches` tells where each value came from.
 pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let command = match cli.command {
-        Command::Generate(args) => return commands::generate::run(&args),
+        Command::Generate(args) => {
+            refuse_client_flags(matches, "generate", &[])?;
+            return commands::generate::run(&args);
+        }
         Command::Sandbox(args) => {
             // Only a --token typed for the sandbox guards it: IMS_PATCH_TOKEN
-            // is the client's setting.
-            let typed = config::given(matches, "token", "--token", "IMS_PATCH_TOKEN")
-                == Some(Source::Flag("--token"));
-            let token = cli.global.token.filter(|_| typed);
+            // is the client's setting (and clap no longer reads it).
+            refuse_client_flags(matches, "sandbox", &["token"])?;
+            let token = match settings::env::flags(matches).remove("token") {
+                None => None,
+                Some(t) => Some(
+                    t.into_string()
+                        .map_err(|_| Error::usage("the token (from --token) is not UTF-8 text"))?,
+                ),
+            };
             return commands::sandbox::run(&args, token);
         }
         other => other,
     };
-    let settings = Settings::resolve(&cli.global, matches)?;
-    let ctx = Context {
-        client: client::Client::new(&settings)?,
-        style: Style {
-            format: settings.output,
-            fields: settings.fields.clone(),
-            quiet: settings.quiet,
-        },
+    let g = cli.global;
+    logger::init(g.verbose);
+    let (connection, options) =
+        settings::env::from_process(matches, g.fields, g.quiet, g.dry_run, g.verbose)?;
+    let client = Client::new(connection)?;
+    let run = RunSettings {
+        patch_format: options.patch_format,
+        dry_run: options.dry_run,
     };
-    match command {
-        Command::Rename(args) => commands::rename::run(&ctx, &args),
-        Command::Describe(args) => commands::describe::run(&ctx, &args),
-        Command::SetAttr(args) => commands::set_attr::run(&ctx, &args),
-        Command::UnsetAttr(args) => commands::unset_attr::run(&ctx, &args),
-        Command::Show(args) => commands::show::run(&ctx, &args),
-        Command::Patch(args) => commands::patch::run(&ctx, &args),
+    let outcome = match command {
+        Command::Rename(args) => commands::rename::run(&client, run, &args),
+        Command::Describe(args) => commands::describe::run(&client, run, &args),
+        Command::SetAttr(args) => commands::set_attr::run(&client, run, &args),
+        Command::UnsetAttr(args) => commands::unset_attr::run(&client, run, &args),
+        Command::Show(args) => commands::show::run(&client, run, &args),
+        Command::Patch(args) => commands::patch::run(&client, run, &args),
         Command::Generate(_) | Command::Sandbox(_) => unreachable!("handled above"),
+    }?;
+    print_outcome(&client, &outcome, &options)
+}
+
+/// A status line on stderr, unless `--quiet`.
+fn note(options: &RunOptions, text: &str) {
+    if !options.quiet {
+        let _ = writeln!(std::io::stderr().lock(), "ims-patch: {text}");
     }
+}
+
+/// Prints what a command did: the planned request (`--dry-run`), the
+/// notes on stderr, the image on stdout.
+pub fn print_outcome(client: &Client, outcome: &Outcome, options: &RunOptions) -> Result<()> {
+    if let Some(request) = &outcome.planned {
+        let mut out = std::io::stdout().lock();
+        out.write_all(client.render(request)?.as_bytes())?;
+        return out.flush().map_err(Error::from);
+    }
+    let id = outcome.id.as_deref().unwrap_or("?");
+    for key in &outcome.skipped {
+        note(
+            options,
+            &format!("'{key}' is not set on image {id}; skipped"),
+        );
+    }
+    if outcome.unchanged {
+        note(options, "nothing to change; no request sent");
+    }
+    if let Some(image) = &outcome.image {
+        let style = Style {
+            format: options.output,
+            fields: options.fields.clone(),
+            quiet: options.quiet,
+        };
+        output::print_image(&image.value, &style)?;
+    }
+    Ok(())
 }

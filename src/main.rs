@@ -1,6 +1,8 @@
 //! ims-patch: parse the command line, run the command, report errors on
 //! stderr and exit with the documented code.
 
+use std::io::Write;
+
 use clap::{CommandFactory, FromArgMatches};
 
 use ims_patch::cli::Cli;
@@ -16,13 +18,17 @@ fn main() {
         .complete();
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    ims_patch::logger::init(false);
     let code = match ims_patch::run(cli, &matches) {
         Ok(()) => 0,
         Err(e) if e.broken_pipe => 0,
         Err(e) => {
-            eprintln!("ims-patch: error: {}", e.message);
+            // A closed stderr must not turn into a panic: the exit code
+            // still tells.
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "ims-patch: error: {}", e.message);
             for hint in &e.hints {
-                eprintln!("hint: {hint}");
+                let _ = writeln!(err, "hint: {hint}");
             }
             e.exit_code()
         }

@@ -6,7 +6,17 @@ use std::io::{self, IsTerminal, Write};
 use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::{Map, Value};
 
-use crate::cli::OutputFormat;
+use clap::ValueEnum;
+
+/// How the image is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OutputFormat {
+    /// Two columns, Property and Value, keys sorted
+    #[default]
+    Table,
+    /// The image exactly as the server returned it, pretty-printed
+    Json,
+}
 
 /// What to print and how.
 #[derive(Debug, Clone, Default)]

@@ -677,3 +677,51 @@ mod tests {
         assert_eq!(parse_op_list("[]").unwrap(), vec![]);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "\\PC{0,16}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("\\PC{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        ("\\PC{1,16}", 0..3u8, json_value()).prop_map(|(key, kind, value)| match kind {
+            0 => Op::add(key, value),
+            1 => Op::replace(key, value),
+            _ => Op::remove(key),
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_any_text_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_op_list(&text);
+        }
+
+        #[test]
+        fn parsing_any_json_never_panics(value in json_value()) {
+            let _ = parse_op_list(&value.to_string());
+        }
+
+        #[test]
+        fn valid_op_lists_round_trip(ops in prop::collection::vec(op(), 0..6)) {
+            let text = to_body(&ops, PatchFormat::V21).to_string();
+            prop_assert_eq!(parse_op_list(&text).unwrap(), ops);
+        }
+    }
+}

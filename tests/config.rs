@@ -479,3 +479,47 @@ fn the_environment_can_switch_off_what_a_profile_switches_on() {
     run.code(3);
     assert!(run.stderr.contains("plain http"), "{}", run.stderr);
 }
+
+#[test]
+fn config_and_cacert_paths_that_are_not_utf8_are_used() {
+    use std::os::unix::ffi::OsStrExt;
+    let sb = Sandbox::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"ims-\xff.toml"));
+    std::fs::write(
+        &path,
+        format!("[profiles.x]\nendpoint = \"{}\"\n", sb.endpoint),
+    )
+    .unwrap();
+    // Before, such a path was dropped and the default config used instead.
+    Ims::new()
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .args(["--config"])
+        .arg(&path)
+        .args(["--profile", "x", "show", SEED_ID])
+        .run()
+        .ok();
+    Ims::new()
+        .env("IMS_PATCH_TOKEN", TOKEN)
+        .env("IMS_PATCH_CONFIG", &path)
+        .env("IMS_PATCH_PROFILE", "x")
+        .args(["show", SEED_ID])
+        .run()
+        .ok();
+    let ca = dir.path().join(std::ffi::OsStr::from_bytes(b"ca-\xff.pem"));
+    std::fs::write(&ca, "not a certificate").unwrap();
+    let run = sb
+        .ims()
+        .args(["--cacert"])
+        .arg(&ca)
+        .args(["show", SEED_ID])
+        .run();
+    run.code(3);
+    assert!(
+        run.stderr.contains("holds no PEM certificate") && run.stderr.contains("(from --cacert)"),
+        "{}",
+        run.stderr
+    );
+}

@@ -423,3 +423,48 @@ fn created_images_work_end_to_end_in_both_formats() {
     assert_eq!(image["disk_format"], "qcow2");
     assert!(image.get("__k").is_none());
 }
+
+#[test]
+fn client_options_are_refused_by_sandbox_and_generate() {
+    let run = Ims::new()
+        .args(["sandbox", "--endpoint", "http://x", "--dry-run"])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("--endpoint, --dry-run are not options of 'ims-patch sandbox'"),
+        "{}",
+        run.stderr
+    );
+    let run = Ims::new()
+        .args(["-q", "generate", "completions", "bash"])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("--quiet is not an option of 'ims-patch generate'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_connection_dropped_after_sending_is_an_unknown_outcome_not_cannot_reach() {
+    // The server reads the whole PATCH, then closes without answering.
+    let dropped = Canned::start("", Duration::ZERO);
+    let run = dropped.ims().args(["rename", SEED_ID, "x"]).run();
+    run.code(1).no_secret();
+    assert_eq!(
+        dropped.requests(),
+        [format!("PATCH /v2/images/{SEED_ID} HTTP/1.1")]
+    );
+    assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
+    assert!(run.stderr.contains("outcome is unknown"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "hint: check whether the change was made: ims-patch show {SEED_ID}"
+        )),
+        "{}",
+        run.stderr
+    );
+}

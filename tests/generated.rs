@@ -219,3 +219,31 @@ fn man_pages_render_without_warnings() {
         );
     }
 }
+
+const TABLE_BEGIN: &str = "<!-- settings table: generated from src/settings/table.rs -->\n";
+const TABLE_END: &str = "<!-- end of settings table -->\n";
+
+#[test]
+fn readme_configuration_table_matches_the_settings_table() {
+    let path = root().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme
+        .find(TABLE_BEGIN)
+        .expect("README has the table's begin marker")
+        + TABLE_BEGIN.len();
+    let end = start
+        + readme[start..]
+            .find(TABLE_END)
+            .expect("README has the table's end marker");
+    let table = ims_patch::settings::table::readme_table();
+    if std::env::var_os("IMS_PATCH_BLESS").is_some() {
+        let fresh = format!("{}{table}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, fresh).unwrap();
+        return;
+    }
+    assert_eq!(
+        readme[start..end],
+        table,
+        "README.md's configuration table is stale; refresh it with: {REFRESH}"
+    );
+}

@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use super::{run_edit, Context, Edit};
+use super::{run_edit, Edit, Outcome, RunSettings};
 use crate::cli::DescribeArgs;
+use crate::client::Client;
 use crate::error::Result;
 use crate::patch::Op;
 
@@ -20,8 +21,8 @@ pub fn edit(args: &DescribeArgs) -> Edit {
     }
 }
 
-pub fn run(ctx: &Context, args: &DescribeArgs) -> Result<()> {
-    let result = run_edit(ctx, &args.image, edit(args));
+pub fn run(client: &Client, settings: RunSettings, args: &DescribeArgs) -> Result<Outcome> {
+    let result = run_edit(client, settings, &args.image, &edit(args));
     if args.clear {
         result.map_err(super::ignore_missing_hint)
     } else {

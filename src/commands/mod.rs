@@ -1,5 +1,8 @@
-//! The steps every command shares: resolving IMAGE (an ID or a name), running
-//! an edit (local checks, the reads it needs, one PATCH), printing the result.
+//! The steps every command shares: resolving IMAGE (an ID or a name), and
+//! the one runner of an edit (local checks, the reads it needs, one PATCH)
+//! that returns an [`Outcome`] instead of printing. Each `<verb>.rs` turns
+//! its arguments into an [`Edit`] (pure). The runner holds no state: several
+//! threads may run it at once with one shared `Client`.
 
 pub mod describe;
 pub mod generate;
@@ -11,25 +14,59 @@ pub mod show;
 pub mod unset_attr;
 
 use std::collections::HashSet;
-use std::io::Write;
 
 use serde_json::Value;
 
-use crate::client::{Client, Request};
+use crate::client::Client;
 use crate::error::{Error, Kind, Result};
-use crate::output::{self, Style};
 use crate::patch::{is_core, Op, OpKind, PatchFormat, CORE};
+use crate::wire::WireRequest;
 
-/// A connected client and how to print what it gets back.
-pub struct Context {
-    pub client: Client,
-    pub style: Style,
+/// An image as the server returned it: parsed, and the bytes it came in
+/// (for an image found by name, its entry of the list, written again).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    pub value: Value,
+    pub raw: Vec<u8>,
 }
 
-impl Context {
-    pub fn print(&self, image: &Value) -> Result<()> {
-        output::print_image(image, &self.style).map_err(Error::from)
+impl Image {
+    fn from_response(value: Value, raw: Vec<u8>) -> Image {
+        Image { value, raw }
     }
+
+    fn from_list_entry(value: Value) -> Image {
+        let raw = serde_json::to_vec(&value).unwrap_or_default();
+        Image { value, raw }
+    }
+
+    pub fn id(&self) -> Option<&str> {
+        self.value.get("id").and_then(Value::as_str)
+    }
+}
+
+/// What a command did, for its caller to print or collect.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The image ID, once known.
+    pub id: Option<String>,
+    /// The image as last returned: the PATCH's answer, or what was read.
+    pub image: Option<Image>,
+    /// Keys whose removal was skipped because they are not set.
+    pub skipped: Vec<String>,
+    /// The edit needed no request (every op was skipped).
+    pub unchanged: bool,
+    /// The requests sent, in order, without credentials.
+    pub sent: Vec<WireRequest>,
+    /// With `--dry-run`: the request that was not sent.
+    pub planned: Option<WireRequest>,
+}
+
+/// How the runner sends.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunSettings {
+    pub patch_format: PatchFormat,
+    pub dry_run: bool,
 }
 
 /// Whether `image` is written as an image ID (a hyphenated UUID); anything
@@ -43,9 +80,55 @@ pub fn is_image_id(image: &str) -> bool {
         })
 }
 
+/// Sends a request, recording it.
+fn send_json(
+    client: &Client,
+    request: WireRequest,
+    outcome: &mut Outcome,
+) -> Result<(Value, Vec<u8>)> {
+    let result = client.send_json(&request);
+    outcome.sent.push(request);
+    result.map(|(value, response)| (value, response.body))
+}
+
+/// The `images` list of a list answer.
+fn images_of(list: Value, request_url: &str) -> Result<Vec<Value>> {
+    match list {
+        Value::Object(mut o) => match o.remove("images") {
+            Some(Value::Array(images)) => Ok(images),
+            _ => Err(Error::runtime(format!(
+                "GET {request_url} answered without an \"images\" list"
+            ))),
+        },
+        _ => Err(Error::runtime(format!(
+            "GET {request_url} answered without an \"images\" list"
+        ))),
+    }
+}
+
+/// Every image with exactly that name: the visible ones, or when there
+/// is none, the hidden ones (`os_hidden`), which Glance lists only when
+/// asked.
+fn find_by_name(client: &Client, name: &str, outcome: &mut Outcome) -> Result<Vec<Value>> {
+    for hidden in [false, true] {
+        let request = client.find_by_name_request(name, hidden)?;
+        let url = request.url.to_string();
+        let (list, _) = send_json(client, request, outcome)?;
+        let images = images_of(list, &url)?;
+        if !images.is_empty() || hidden {
+            return Ok(images);
+        }
+    }
+    unreachable!("the loop returns on its second round")
+}
+
 /// The image ID for `image` and, when a lookup by name was needed, the image
 /// itself as the lookup returned it.
-pub fn resolve(client: &Client, image: &str) -> Result<(String, Option<Value>)> {
+pub fn resolve(
+    client: &Client,
+    image: &str,
+    outcome: &mut Outcome,
+) -> Result<(String, Option<Image>)> {
     if is_image_id(image) {
         return Ok((image.to_string(), None));
     }
@@ -54,17 +137,16 @@ pub fn resolve(client: &Client, image: &str) -> Result<(String, Option<Value>)> 
             "IMAGE cannot be empty; give an image ID or name",
         ));
     }
-    let mut found = client.find_by_name(image)?;
+    let mut found = find_by_name(client, image, outcome)?;
     match found.len() {
         0 => Err(
             Error::new(Kind::NotFound, format!("no image is named '{image}'"))
                 .hint("IMAGE is an image ID or an exact name (names are case-sensitive)"),
         ),
         1 => {
-            let image = found.remove(0);
+            let image = Image::from_list_entry(found.remove(0));
             let id = image
-                .get("id")
-                .and_then(Value::as_str)
+                .id()
                 .ok_or_else(|| {
                     Error::runtime("the image list answered an image without an \"id\"")
                 })?
@@ -83,6 +165,13 @@ pub fn resolve(client: &Client, image: &str) -> Result<(String, Option<Value>)> 
             .hint("pass the ID of the one you mean"))
         }
     }
+}
+
+/// `GET /v2/images/{id}`, recorded.
+pub fn read_image(client: &Client, id: &str, outcome: &mut Outcome) -> Result<Image> {
+    let request = client.get_image_request(id)?;
+    let (value, raw) = send_json(client, request, outcome).map_err(|e| id_hint(e, id))?;
+    Ok(Image::from_response(value, raw))
 }
 
 /// A change to one image, as a command built it.
@@ -148,50 +237,59 @@ pub fn needs_read(edit: &Edit, format: PatchFormat) -> bool {
                 .any(|op| op.kind == OpKind::Add && !is_core(&op.key)))
 }
 
-/// Prints a request instead of sending it (`--dry-run`).
-pub fn print_request(request: &Request) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(request.render().as_bytes())?;
-    out.flush().map_err(Error::from)
-}
-
-/// A status line on stderr, unless `--quiet`.
-fn note(ctx: &Context, text: &str) {
-    if !ctx.style.quiet {
-        eprintln!("ims-patch: {text}");
-    }
-}
-
-/// Checks, resolves, reads what must be read, and sends one PATCH.
-pub fn run_edit(ctx: &Context, image: &str, edit: Edit) -> Result<()> {
+/// Checks, resolves, reads what must be read, and sends one PATCH (or,
+/// with `dry_run`, plans it). Returns what happened; prints nothing.
+pub fn run_edit(
+    client: &Client,
+    settings: RunSettings,
+    image: &str,
+    edit: &Edit,
+) -> Result<Outcome> {
     crate::patch::validate(&edit.ops)?;
-    let client = &ctx.client;
-    let format = client.settings().patch_format;
-    let (id, mut current) = resolve(client, image)?;
-    if needs_read(&edit, format) && current.is_none() {
-        current = Some(client.get_image(&id).map_err(|e| id_hint(e, &id))?);
+    let format = settings.patch_format;
+    let mut outcome = Outcome::default();
+    let (id, mut current) = resolve(client, image, &mut outcome)?;
+    outcome.id = Some(id.clone());
+    if needs_read(edit, format) && current.is_none() {
+        current = Some(read_image(client, &id, &mut outcome)?);
     }
-    let mut present: HashSet<String> = match &current {
+    let mut present: HashSet<String> = match current.as_ref().map(|i| &i.value) {
         Some(Value::Object(obj)) => obj.keys().cloned().collect(),
         _ => CORE.iter().map(|k| k.to_string()).collect(),
     };
-    let (ops, skipped) = plan(&edit, &mut present, format);
-    for key in &skipped {
-        note(ctx, &format!("'{key}' is not set on image {id}; skipped"));
-    }
+    let (ops, skipped) = plan(edit, &mut present, format);
+    outcome.skipped = skipped;
     if ops.is_empty() && !edit.ops.is_empty() {
-        let image = current.expect("skipping ops implies the image was read");
-        note(ctx, "nothing to change; no request sent");
-        return ctx.print(&image);
+        outcome.unchanged = true;
+        outcome.image = current;
+        return Ok(outcome);
     }
-    let request = client.patch_request(&id, &ops, format);
-    if client.settings().dry_run {
-        return print_request(&request);
+    let body = crate::patch::to_body(&ops, format).to_string().into_bytes();
+    let request = client.patch_request(&id, format.content_type(), body)?;
+    if settings.dry_run {
+        outcome.planned = Some(request);
+        outcome.image = current;
+        return Ok(outcome);
     }
-    let image = client
-        .send(&request)
-        .map_err(|e| conflict_detail(id_hint(e, &id), &ops))?;
-    ctx.print(&image)
+    let (value, raw) = send_json(client, request, &mut outcome)
+        .map_err(|e| format_hint(conflict_detail(id_hint(e, &id), &ops), format))?;
+    outcome.image = Some(Image::from_response(value, raw));
+    Ok(outcome)
+}
+
+/// A 415 names the other patch format.
+fn format_hint(err: Error, format: PatchFormat) -> Error {
+    if err.status() != Some(415) {
+        return err;
+    }
+    let other = match format {
+        PatchFormat::V21 => "v2.0",
+        PatchFormat::V20 => "v2.1",
+    };
+    err.hint(format!(
+        "the server does not accept the {} patch format; try --patch-format {other}",
+        format.as_str()
+    ))
 }
 
 /// Glance's IDs are lower-case; it answers 404 to any other spelling.

@@ -4,8 +4,9 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 
-use super::{run_edit, Context, Edit};
+use super::{run_edit, Edit, Outcome, RunSettings};
 use crate::cli::PatchArgs;
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::patch::parse_op_list;
 
@@ -36,7 +37,7 @@ pub fn edit(text: &str, origin: &str) -> Result<Edit> {
     Ok(Edit::new(ops))
 }
 
-pub fn run(ctx: &Context, args: &PatchArgs) -> Result<()> {
+pub fn run(client: &Client, settings: RunSettings, args: &PatchArgs) -> Result<Outcome> {
     let (text, origin) = read_input(&args.file)?;
-    run_edit(ctx, &args.image, edit(&text, &origin)?)
+    run_edit(client, settings, &args.image, &edit(&text, &origin)?)
 }

@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use super::{run_edit, Context, Edit};
+use super::{run_edit, Edit, Outcome, RunSettings};
 use crate::cli::RenameArgs;
+use crate::client::Client;
 use crate::error::Result;
 use crate::patch::Op;
 
@@ -11,8 +12,8 @@ pub fn edit(args: &RenameArgs) -> Edit {
     Edit::new(vec![Op::replace("name", Value::String(args.name.clone()))])
 }
 
-pub fn run(ctx: &Context, args: &RenameArgs) -> Result<()> {
-    run_edit(ctx, &args.image, edit(args))
+pub fn run(client: &Client, settings: RunSettings, args: &RenameArgs) -> Result<Outcome> {
+    run_edit(client, settings, &args.image, &edit(args))
 }
 
 #[cfg(test)]

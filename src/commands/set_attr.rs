@@ -2,8 +2,9 @@
 
 use serde_json::Value;
 
-use super::{run_edit, Context, Edit};
+use super::{run_edit, Edit, Outcome, RunSettings};
 use crate::cli::SetAttrArgs;
+use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::patch::{typed_value, Op};
 
@@ -41,8 +42,8 @@ pub fn edit(args: &SetAttrArgs) -> Result<Edit> {
     Ok(Edit::new(ops))
 }
 
-pub fn run(ctx: &Context, args: &SetAttrArgs) -> Result<()> {
-    run_edit(ctx, &args.image, edit(args)?)
+pub fn run(client: &Client, settings: RunSettings, args: &SetAttrArgs) -> Result<Outcome> {
+    run_edit(client, settings, &args.image, &edit(args)?)
 }
 
 #[cfg(test)]

@@ -1,23 +1,26 @@
 //! `show IMAGE`: `GET /v2/images/{id}` (or the lookup by name, which already
 //! returns the whole image).
 
-use super::{id_hint, is_image_id, print_request, resolve, Context};
+use super::{is_image_id, read_image, resolve, Outcome, RunSettings};
 use crate::cli::ShowArgs;
+use crate::client::Client;
 use crate::error::Result;
 
-pub fn run(ctx: &Context, args: &ShowArgs) -> Result<()> {
-    let client = &ctx.client;
-    if client.settings().dry_run {
-        return print_request(&if is_image_id(&args.image) {
-            client.get_image_request(&args.image)
+pub fn run(client: &Client, settings: RunSettings, args: &ShowArgs) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    if settings.dry_run {
+        outcome.planned = Some(if is_image_id(&args.image) {
+            client.get_image_request(&args.image)?
         } else {
-            client.find_by_name_request(&args.image, false)
+            client.find_by_name_request(&args.image, false)?
         });
+        return Ok(outcome);
     }
-    let (id, found) = resolve(client, &args.image)?;
-    let image = match found {
+    let (id, found) = resolve(client, &args.image, &mut outcome)?;
+    outcome.id = Some(id.clone());
+    outcome.image = Some(match found {
         Some(image) => image,
-        None => client.get_image(&id).map_err(|e| id_hint(e, &id))?,
-    };
-    ctx.print(&image)
+        None => read_image(client, &id, &mut outcome)?,
+    });
+    Ok(outcome)
 }

@@ -1,7 +1,8 @@
 //! `unset-attr IMAGE KEY...`: one `remove` per key, all in one request.
 
-use super::{run_edit, Context, Edit};
+use super::{run_edit, Edit, Outcome, RunSettings};
 use crate::cli::UnsetAttrArgs;
+use crate::client::Client;
 use crate::error::Result;
 use crate::patch::Op;
 
@@ -12,8 +13,8 @@ pub fn edit(args: &UnsetAttrArgs) -> Edit {
     }
 }
 
-pub fn run(ctx: &Context, args: &UnsetAttrArgs) -> Result<()> {
-    run_edit(ctx, &args.image, edit(args)).map_err(super::ignore_missing_hint)
+pub fn run(client: &Client, settings: RunSettings, args: &UnsetAttrArgs) -> Result<Outcome> {
+    run_edit(client, settings, &args.image, &edit(args)).map_err(super::ignore_missing_hint)
 }
 
 #[cfg(test)]

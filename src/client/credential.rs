@@ -1,0 +1,245 @@
+//! Credentials: what authenticates a request, applied by the client in one
+//! place to the fully built [`WireRequest`] just before it is sent (and
+//! before it is rendered for `--dry-run`/`-v`, redacted). A static token is
+//! one header; a Keystone session would log in lazily and renew once on
+//! 401; an AK/SK signer sees the exact method, URL, headers and body bytes.
+
+use std::fmt;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::settings::{CredentialSource, Source, Sourced};
+use crate::wire::{Header, WireRequest};
+
+use super::Transport;
+
+/// What authenticates requests. Implementations must be `Send + Sync`: one
+/// client serves several threads (batch editing).
+pub trait Credential: Send + Sync + fmt::Debug {
+    /// Adds what authenticates `request` (a header, or a signature over the
+    /// request as it is). Called once per attempt, after every other header
+    /// is in place; each added header carries its redacted form in `shown`.
+    fn apply(&self, request: &mut WireRequest) -> Result<()>;
+
+    /// After the server answered 401 to a request this credential
+    /// authorised: renew (log in again) and say whether the request may be
+    /// sent once more. A static token cannot be renewed.
+    fn renew(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// The image endpoint this credential found (a service catalog), for
+    /// when none is configured.
+    fn endpoint(&self) -> Result<Option<Endpoint>> {
+        Ok(None)
+    }
+
+    /// Where it comes from, for hints: "from IMS_PATCH_TOKEN".
+    fn source(&self) -> String;
+}
+
+/// A token sent as `X-Auth-Token`: given, read from a file, or printed by
+/// a command (all resolved once, when the client is built).
+#[derive(Debug)]
+pub struct StaticToken {
+    token: Secret,
+    source: Source,
+}
+
+impl StaticToken {
+    pub fn new(token: Secret, source: Source) -> Result<StaticToken> {
+        if token.expose().is_empty() {
+            return Err(Error::config(format!("the token ({source}) is empty")));
+        }
+        if reqwest::header::HeaderValue::from_str(token.expose()).is_err() {
+            return Err(Error::config(format!(
+                "the token ({source}) contains characters that cannot go in an HTTP header"
+            )));
+        }
+        Ok(StaticToken { token, source })
+    }
+}
+
+impl Credential for StaticToken {
+    fn apply(&self, request: &mut WireRequest) -> Result<()> {
+        request.headers.push(Header::sensitive(
+            "X-Auth-Token",
+            self.token.expose(),
+            "<redacted>",
+        ));
+        Ok(())
+    }
+
+    fn source(&self) -> String {
+        self.source.to_string()
+    }
+}
+
+/// The error when no credential is configured.
+pub fn no_token() -> Error {
+    Error::config("no token is set").hint(
+        "pass --token, set IMS_PATCH_TOKEN, or give a profile token_command (or token_file) in the config file",
+    )
+}
+
+/// Builds the credential a source describes: reads a token file, runs a
+/// token command (bounded by `timeout`). A new kind of credential is a new
+/// `CredentialSource` variant and one arm here.
+/// `transport` is there for credentials that make requests of their own
+/// (a Keystone login); its timeout bounds a token command.
+pub fn build(source: &CredentialSource, transport: &Arc<Transport>) -> Result<Box<dyn Credential>> {
+    let timeout = transport.timeout();
+    Ok(match source {
+        CredentialSource::Token(t) => {
+            Box::new(StaticToken::new(t.value.clone(), t.source.clone())?)
+        }
+        CredentialSource::TokenFile(f) => {
+            let text = std::fs::read_to_string(&f.value).map_err(|e| {
+                Error::config(format!(
+                    "cannot read token_file '{}' ({}): {e}",
+                    f.value.display(),
+                    f.source
+                ))
+            })?;
+            crate::settings::file::warn_if_shared(&f.value, "holds a token");
+            Box::new(StaticToken::new(
+                Secret::new(text.trim()),
+                f.source.clone(),
+            )?)
+        }
+        CredentialSource::TokenCommand(c) => {
+            let token = run_token_command(c, timeout)?;
+            Box::new(StaticToken::new(token, c.source.clone())?)
+        }
+        CredentialSource::None => return Err(no_token()),
+    })
+}
+
+/// The most a token command may print.
+pub const TOKEN_COMMAND_MAX_OUTPUT: u64 = 64 * 1024;
+
+/// Runs a profile's `token_command` through the shell, within `timeout`
+/// and [`TOKEN_COMMAND_MAX_OUTPUT`]; its standard output is the token.
+/// Every failure is a configuration error (exit 3).
+fn run_token_command(command: &Sourced<String>, timeout: Duration) -> Result<Secret> {
+    let source = &command.source;
+    let text = &command.value;
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(text)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| Error::config(format!("cannot run token_command '{text}' ({source}): {e}")))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let read = (&mut stdout)
+            .take(TOKEN_COMMAND_MAX_OUTPUT + 1)
+            .read_to_end(&mut out);
+        read.map(|_| out)
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Error::config(format!(
+                    "token_command '{text}' ({source}) did not finish within {} s",
+                    timeout.as_secs_f64()
+                ))
+                .hint("run the command by hand to see why; raise --timeout if it is just slow"));
+            }
+            Err(e) => {
+                return Err(Error::config(format!(
+                    "cannot wait for token_command '{text}' ({source}): {e}"
+                )))
+            }
+        }
+    };
+    // The command has exited; a child it left behind could keep the pipe
+    // open, so the reader is not waited for beyond the deadline.
+    let output = loop {
+        if reader.is_finished() {
+            break reader.join().ok().and_then(|r| r.ok()).unwrap_or_default();
+        }
+        if Instant::now() >= deadline {
+            return Err(Error::config(format!(
+                "token_command '{text}' ({source}) exited but its output did not end within {} s",
+                timeout.as_secs_f64()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if output.len() as u64 > TOKEN_COMMAND_MAX_OUTPUT {
+        return Err(Error::config(format!(
+            "token_command '{text}' ({source}) printed more than {} KiB, which is no token",
+            TOKEN_COMMAND_MAX_OUTPUT / 1024
+        )));
+    }
+    if !status.success() {
+        return Err(Error::config(format!(
+            "token_command '{text}' ({source}) failed ({status})"
+        ))
+        .hint("run the command by hand to see why; its standard output must be the token"));
+    }
+    let token = String::from_utf8(output).map_err(|_| {
+        Error::config(format!(
+            "token_command '{text}' ({source}) printed something that is not UTF-8 text"
+        ))
+    })?;
+    Ok(Secret::new(token.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use url::Url;
+
+    fn command(text: &str) -> Sourced<String> {
+        Sourced {
+            value: text.into(),
+            source: Source::Default,
+        }
+    }
+
+    #[test]
+    fn a_static_token_is_one_redacted_header() {
+        let t = StaticToken::new(Secret::new("s3cret"), Source::Env("IMS_PATCH_TOKEN")).unwrap();
+        let mut r = WireRequest::new("GET", Url::parse("http://x/v2/images").unwrap());
+        t.apply(&mut r).unwrap();
+        assert_eq!(r.get("X-Auth-Token"), Some("s3cret"));
+        assert!(r.render().contains("X-Auth-Token: <redacted>"));
+        assert!(!r.render().contains("s3cret"));
+        assert!(!format!("{t:?}").contains("s3cret"));
+        assert_eq!(t.source(), "from IMS_PATCH_TOKEN");
+        assert!(StaticToken::new(Secret::new("a\nb"), Source::Default).is_err());
+    }
+
+    #[test]
+    fn token_commands_are_bounded() {
+        let t = run_token_command(&command("echo ' tok '"), Duration::from_secs(5)).unwrap();
+        assert_eq!(t.expose(), "tok");
+        let started = Instant::now();
+        let e = run_token_command(&command("sleep 5"), Duration::from_millis(200)).unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.message.contains("did not finish"), "{}", e.message);
+        let e = run_token_command(&command("yes"), Duration::from_secs(5)).unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.message.contains("more than 64 KiB"), "{}", e.message);
+        let e = run_token_command(&command("exit 3"), Duration::from_secs(5)).unwrap_err();
+        assert!(e.message.contains("failed"), "{}", e.message);
+    }
+}

@@ -1,0 +1,347 @@
+//! Settings: the table of settings, the config file, the environment and
+//! the flags resolved (purely) into connection settings, which the client
+//! gets, and run options, which the caller keeps; the source of every value
+//! is kept so each error can name it.
+
+pub mod env;
+pub mod file;
+pub mod resolve;
+pub mod table;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::endpoint::{without_credentials, Endpoint};
+use crate::error::{Error, Result};
+use crate::output::OutputFormat;
+use crate::patch::PatchFormat;
+use crate::secret::Secret;
+
+pub use resolve::{resolve, resolve_layers, Layer, Resolved};
+
+/// Where a setting came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Flag(&'static str),
+    Env(&'static str),
+    Profile {
+        profile: String,
+        file: PathBuf,
+    },
+    /// A cloud of a `clouds.yaml` file.
+    Cloud {
+        cloud: String,
+        file: PathBuf,
+    },
+    Default,
+}
+
+impl Source {
+    /// The error for a bad value from this source: a flag's value is a usage
+    /// error (exit 2, as clap's own checks), any other a configuration error.
+    pub fn bad_value(&self, message: String) -> Error {
+        match self {
+            Source::Flag(_) => Error::usage(message),
+            _ => Error::config(message),
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "from {flag}"),
+            Source::Env(var) => write!(f, "from {var}"),
+            Source::Profile { profile, file } => {
+                write!(f, "from profile '{profile}' in {}", file.display())
+            }
+            Source::Cloud { cloud, file } => {
+                write!(f, "from cloud '{cloud}' in {}", file.display())
+            }
+            Source::Default => f.write_str("by default"),
+        }
+    }
+}
+
+/// A value and where it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sourced<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Sourced<T> {
+    /// Another value with the same source.
+    pub fn with<U>(&self, value: U) -> Sourced<U> {
+        Sourced {
+            value,
+            source: self.source.clone(),
+        }
+    }
+}
+
+/// Where the credential comes from; turned into a `client::Credential`
+/// (which may read a file or run a command) only when the client is built.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CredentialSource {
+    /// A token given as it is (`--token`, `IMS_PATCH_TOKEN`, `token`).
+    Token(Sourced<Secret>),
+    /// A profile's `token_file`.
+    TokenFile(Sourced<PathBuf>),
+    /// A profile's `token_command`.
+    TokenCommand(Sourced<String>),
+    /// Nothing configured.
+    None,
+}
+
+impl CredentialSource {
+    /// Whether logging in with it yields the endpoint (a service catalog),
+    /// so that no endpoint need be configured.
+    pub fn yields_endpoint(&self) -> bool {
+        false
+    }
+}
+
+/// TLS settings.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Tls {
+    pub cacert: Option<Sourced<PathBuf>>,
+    /// Where verification was switched off, if it was.
+    pub insecure: Option<Source>,
+}
+
+/// Everything the client needs: where, who, TLS and how long to wait.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionSettings {
+    /// Optional: with a service catalog it is an output of logging in.
+    pub endpoint: Option<Sourced<Endpoint>>,
+    pub credential: CredentialSource,
+    pub tls: Tls,
+    /// The deadline of each exchange, body included.
+    pub timeout: Sourced<Duration>,
+}
+
+impl ConnectionSettings {
+    /// The endpoint, or the error that says how to set one.
+    pub fn require_endpoint(&self) -> Result<&Sourced<Endpoint>> {
+        self.endpoint.as_ref().ok_or_else(no_endpoint)
+    }
+}
+
+/// The error for a missing endpoint, naming every way to set it.
+pub fn no_endpoint() -> Error {
+    let s = table::setting("endpoint");
+    Error::config("no endpoint is set").hint(format!(
+        "pass {} URL, set {}, or put {} = \"...\" in a profile of the config file (try 'ims-patch sandbox' for a local one)",
+        s.flag.map_or("--endpoint", |f| f.0),
+        s.env.unwrap_or_default(),
+        s.profile_key.unwrap_or_default(),
+    ))
+}
+
+/// How this run behaves; the client never sees these.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunOptions {
+    pub patch_format: PatchFormat,
+    pub output: OutputFormat,
+    pub fields: Vec<String>,
+    pub quiet: bool,
+    pub dry_run: bool,
+    pub verbose: bool,
+}
+
+/// The connection settings from the resolved table (pure).
+pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
+    let endpoint = match r.text("endpoint") {
+        None => None,
+        Some(text) => {
+            let parsed = Endpoint::parse(&text.value).map_err(|why| {
+                text.source
+                    .bad_value(format!(
+                        "invalid endpoint '{}' ({}): {why}",
+                        without_credentials(&text.value),
+                        text.source
+                    ))
+                    .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
+            })?;
+            // Plain-http endpoints to other hosts are refused unless allowed.
+            if !parsed.is_https() && !parsed.is_loopback() && r.switched_on("allow_http").is_none()
+            {
+                return Err(text.source.bad_value(format!(
+                    "endpoint '{}' ({}) uses plain http to another machine, which would send the token unencrypted",
+                    text.value, text.source
+                ))
+                .hint("use https://, or pass --allow-http (allow_http = true in the profile) if the network is trusted"));
+            }
+            Some(text.with(parsed))
+        }
+    };
+    Ok(ConnectionSettings {
+        endpoint,
+        credential: credential_source(r)?,
+        tls: Tls {
+            cacert: r.path("cacert"),
+            insecure: r.switched_on("insecure"),
+        },
+        timeout: r
+            .seconds("timeout")
+            .map(|s| s.with(Duration::from_secs_f64(s.value)))
+            .expect("timeout has a default"),
+    })
+}
+
+/// A flag or environment token wins; a profile may set only one of token,
+/// token_file and token_command.
+fn credential_source(r: &Resolved) -> Result<CredentialSource> {
+    let token = r.secret("token");
+    if let Some(t) = &token {
+        if matches!(t.source, Source::Flag(_) | Source::Env(_)) {
+            return Ok(CredentialSource::Token(t.clone()));
+        }
+    }
+    let file = r.path("token_file");
+    let command = r.text("token_command");
+    let set: Vec<&str> = [
+        ("token", token.is_some()),
+        ("token_file", file.is_some()),
+        ("token_command", command.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, is_set)| is_set.then_some(name))
+    .collect();
+    if set.len() > 1 {
+        let (profile, path) = r.profile.clone().unwrap_or_default();
+        let source = Source::Profile {
+            profile,
+            file: path,
+        };
+        return Err(Error::config(format!(
+            "{source} sets {}; keep only one",
+            set.join(" and ")
+        )));
+    }
+    Ok(match (token, file, command) {
+        (Some(t), _, _) => CredentialSource::Token(t),
+        (_, Some(f), _) => CredentialSource::TokenFile(f),
+        (_, _, Some(c)) => CredentialSource::TokenCommand(c),
+        _ => CredentialSource::None,
+    })
+}
+
+/// The run options from the resolved table and the flag-only options.
+pub fn run_options(
+    r: &Resolved,
+    fields: Vec<String>,
+    quiet: bool,
+    dry_run: bool,
+    verbose: bool,
+) -> RunOptions {
+    let word = |name: &str| r.text(name).map(|s| s.value).unwrap_or_default();
+    RunOptions {
+        patch_format: clap::ValueEnum::from_str(&word("patch_format"), true).unwrap_or_default(),
+        output: clap::ValueEnum::from_str(&word("output"), true).unwrap_or_default(),
+        fields,
+        quiet,
+        dry_run,
+        verbose,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    fn resolved(config: &str, env: &'static [(&'static str, &'static str)]) -> Result<Resolved> {
+        let file = file::parse(config, Path::new("/c.toml")).unwrap();
+        let lookup = move |name: &str| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| OsString::from(v))
+        };
+        resolve(&resolve::Flags::new(), &lookup, &file)
+    }
+
+    #[test]
+    fn the_endpoint_is_optional_until_needed() {
+        let c = connection(&resolved("", &[("IMS_PATCH_TOKEN", "t")]).unwrap()).unwrap();
+        assert_eq!(c.endpoint, None);
+        let e = c.require_endpoint().unwrap_err();
+        assert_eq!(e.message, "no endpoint is set");
+        assert!(e.hints[0].contains("--endpoint URL, set IMS_PATCH_ENDPOINT, or put endpoint"));
+        assert!(
+            matches!(c.credential, CredentialSource::Token(ref t) if t.source == Source::Env("IMS_PATCH_TOKEN"))
+        );
+    }
+
+    #[test]
+    fn credential_sources_and_their_conflicts() {
+        let both =
+            "default_profile = \"p\"\n[profiles.p]\ntoken = \"a\"\ntoken_command = \"echo b\"\n";
+        let e = connection(&resolved(both, &[]).unwrap()).unwrap_err();
+        assert!(
+            e.message
+                .contains("from profile 'p' in /c.toml sets token and token_command"),
+            "{}",
+            e.message
+        );
+        // The environment's token wins over the profile's.
+        let c = connection(&resolved(both, &[("IMS_PATCH_TOKEN", "t")]).unwrap()).unwrap();
+        assert!(matches!(c.credential, CredentialSource::Token(ref t) if t.value.expose() == "t"));
+        let cmd = "default_profile = \"p\"\n[profiles.p]\ntoken_command = \"echo b\"\n";
+        let c = connection(&resolved(cmd, &[]).unwrap()).unwrap();
+        assert!(
+            matches!(c.credential, CredentialSource::TokenCommand(ref s) if s.value == "echo b")
+        );
+        let c = connection(&resolved("", &[]).unwrap()).unwrap();
+        assert_eq!(c.credential, CredentialSource::None);
+    }
+
+    #[test]
+    fn endpoint_errors_name_their_source() {
+        let e =
+            connection(&resolved("", &[("IMS_PATCH_ENDPOINT", "http://ims.example.com")]).unwrap())
+                .unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(
+            e.message
+                .contains("(from IMS_PATCH_ENDPOINT) uses plain http"),
+            "{}",
+            e.message
+        );
+        let ok = connection(
+            &resolved(
+                "",
+                &[
+                    ("IMS_PATCH_ENDPOINT", "http://ims.example.com"),
+                    ("IMS_PATCH_ALLOW_HTTP", "1"),
+                ],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert!(ok.endpoint.is_some());
+        let e =
+            connection(&resolved("", &[("IMS_PATCH_ENDPOINT", "https://u:hunter2@x")]).unwrap())
+                .unwrap_err();
+        assert!(!e.message.contains("hunter2"), "{}", e.message);
+    }
+
+    #[test]
+    fn run_options_come_from_the_table() {
+        let r = resolved(
+            "",
+            &[
+                ("IMS_PATCH_OUTPUT", "json"),
+                ("IMS_PATCH_PATCH_FORMAT", "v2.0"),
+            ],
+        )
+        .unwrap();
+        let o = run_options(&r, vec![], true, false, false);
+        assert_eq!(o.output, OutputFormat::Json);
+        assert_eq!(o.patch_format, PatchFormat::V20);
+        assert!(o.quiet);
+    }
+}
