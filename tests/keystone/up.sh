@@ -131,6 +131,7 @@ manage() {
   fi
 }
 log "db_sync, fernet_setup, credential_setup, bootstrap ($WORK)"
+T1=$SECONDS
 manage db_sync db_sync
 ME=$(id -un)
 MYGROUP=$(id -gn)
@@ -145,7 +146,8 @@ manage bootstrap bootstrap \
   --bootstrap-admin-url "$URL/" --bootstrap-internal-url "$URL/" --bootstrap-public-url "$URL/"
 
 # ---------------------------------------------------------------- start ---
-log "starting uWSGI on $URL"
+log "keystone-manage took $((SECONDS - T1)) s; starting uWSGI on $URL"
+T1=$SECONDS
 cd "$WORK"
 # setsid: own session and process group (down.sh stops the whole group);
 # stdin/stdout/stderr detached, so $(up.sh) returns once this script exits.
@@ -165,7 +167,8 @@ TIMEOUT=${IMS_PATCH_KEYSTONE_TIMEOUT:-90}
 keystone_wait "$VENV/bin/python" "$URL" "$PID" "$TIMEOUT" \
   || fail "Keystone did not come up" "$LOGFILE"
 printf '%s\n' "$URL" >"$URLFILE"
-log "Keystone 30.0.0 is up at $URL (pid $PID) after $((SECONDS - T0)) s"
+log "Keystone 30.0.0 is up at $URL (pid $PID): uWSGI start $((SECONDS - T1)) s, $((SECONDS - T0)) s in all"
+T1=$SECONDS
 
 # ---------------------------------------------- the token-checking Glance ---
 log "starting a Glance 33.0.0 that checks tokens against it"
@@ -178,12 +181,15 @@ if ! GURL_LINE=$(env -u IMS_PATCH_GLANCE_URL -u IMS_PATCH_GLANCE_PORT \
   fail "the keystone Glance did not start" "$WORK/glance/glance-api.log"
 fi
 GURL=${GURL_LINE#IMS_PATCH_GLANCE_URL=}
+log "the Glance took $((SECONDS - T1)) s"
+T1=$SECONDS
 
 # -------------------------------------------------------------- fixtures ---
 log "creating the fixtures (users, projects, regions, endpoints, app credential)"
 if ! "$VENV/bin/python" "$HERE/fixtures.py" "$URL" "$GURL" >"$ENVFILE.tmp" 2>"$WORK/fixtures.log"; then
   fail "creating the fixtures failed" "$WORK/fixtures.log"
 fi
+log "fixtures took $((SECONDS - T1)) s"
 printf 'IMS_PATCH_KEYSTONE_DIR=%s\n' "$WORK" >>"$ENVFILE.tmp"
 chmod 600 "$ENVFILE.tmp"
 mv "$ENVFILE.tmp" "$ENVFILE"
