@@ -93,7 +93,7 @@ if [ -f "$PIDFILE" ]; then
   bash "$HERE/down.sh" --keep "$WORK" || true
 fi
 # A fresh start: bootstrap needs an empty database and new keys.
-rm -rf "$WORK/etc" "$WORK/fernet-keys" "$WORK/credential-keys" "$WORK/lock" \
+rm -rf "${WORK:?}/etc" "$WORK/fernet-keys" "$WORK/credential-keys" "$WORK/lock" \
   "$WORK/glance" "$WORK/keystone.sqlite" "$ENVFILE" "$PIDFILE" "$URLFILE"
 
 # ------------------------------------------------------------------ port ---
