@@ -21,6 +21,13 @@
 #                             with "database is locked" as a 500)
 #   IMS_PATCH_GLANCE_TIMEOUT  seconds to wait for GET / -> 300 (default 60)
 #   IMS_PATCH_PYTHON          Python to build the venv with (default python3)
+#   IMS_PATCH_GLANCE_AUTH     noauth (default: any token is accepted) or
+#                             keystone (keystonemiddleware checks every token
+#                             against IMS_PATCH_GLANCE_KEYSTONE_URL, logging
+#                             in as IMS_PATCH_GLANCE_KEYSTONE_USER (default
+#                             glance) / _PASSWORD in project _PROJECT (default
+#                             service), domain Default).  tests/keystone/up.sh
+#                             starts such a Glance.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -139,16 +146,49 @@ fi
 WORKERS=${IMS_PATCH_GLANCE_WORKERS:-1}
 URL=http://127.0.0.1:$PORT
 
+AUTH=${IMS_PATCH_GLANCE_AUTH:-noauth}
+case $AUTH in
+  noauth) ;;
+  keystone)
+    [ -n "${IMS_PATCH_GLANCE_KEYSTONE_URL:-}" ] || die "IMS_PATCH_GLANCE_AUTH=keystone needs IMS_PATCH_GLANCE_KEYSTONE_URL"
+    [ -n "${IMS_PATCH_GLANCE_KEYSTONE_PASSWORD:-}" ] || die "IMS_PATCH_GLANCE_AUTH=keystone needs IMS_PATCH_GLANCE_KEYSTONE_PASSWORD"
+    ;;
+  *) die "IMS_PATCH_GLANCE_AUTH='$AUTH': expected noauth or keystone" ;;
+esac
+
 # ---------------------------------------------------------------- config ---
 mkdir -p "$WORK/etc" "$WORK/images" "$WORK/staging" "$WORK/tasks" "$WORK/lock" "$WORK/image-cache"
 "$VENV/bin/python" - "$HERE" "$WORK" "$PORT" "$WORKERS" <<'PY'
 import os, shutil, sys
 here, work, port, workers = sys.argv[1:]
-subst = {"@WORK_DIR@": work, "@PORT@": port, "@WORKERS@": workers}
+auth = os.environ.get("IMS_PATCH_GLANCE_AUTH") or "noauth"
+subst = {"@WORK_DIR@": work, "@PORT@": port, "@WORKERS@": workers, "@FLAVOR@": auth}
 for name in ("glance-api.conf", "glance-api-paste.ini", "glance-api-uwsgi.ini"):
     text = open(os.path.join(here, name), encoding="utf-8").read()
     for key, value in subst.items():
         text = text.replace(key, value)
+    if name == "glance-api.conf" and auth == "keystone":
+        # keystonemiddleware (the "authtoken" filter of the keystone flavour).
+        # No region_name: it selects the region of the *identity* endpoint,
+        # and set to an image region it breaks every request with a 500.
+        # token_cache_time = -1: validate every token with Keystone, so a
+        # revoked token is refused at once (the default caches it for 300 s).
+        ks = os.environ["IMS_PATCH_GLANCE_KEYSTONE_URL"].rstrip("/")
+        text += "\n".join([
+            "",
+            "[keystone_authtoken]",
+            "www_authenticate_uri = " + ks,
+            "auth_url = " + ks,
+            "auth_type = password",
+            "username = " + (os.environ.get("IMS_PATCH_GLANCE_KEYSTONE_USER") or "glance"),
+            "password = " + os.environ["IMS_PATCH_GLANCE_KEYSTONE_PASSWORD"],
+            "project_name = " + (os.environ.get("IMS_PATCH_GLANCE_KEYSTONE_PROJECT") or "service"),
+            "user_domain_name = Default",
+            "project_domain_name = Default",
+            "token_cache_time = -1",
+            "http_connect_timeout = 10",
+            "",
+        ])
     with open(os.path.join(work, "etc", name), "w", encoding="utf-8") as f:
         f.write(text)
 # schema-image.json: etc/schema-image.json of the glance 33.0.0 sdist, as
@@ -216,6 +256,7 @@ printf 'IMS_PATCH_GLANCE_URL=%s\nIMS_PATCH_GLANCE_DIR=%s\n' "$URL" "$WORK" >"$WO
 STATE=$(glance_state_dir)
 mkdir -p "$STATE"
 printf '%s\n' "$WORK" >"$STATE/port-$PORT"
-printf '%s\n' "$WORK" >"$STATE/last"
-log "Glance 33.0.0 is up at $URL (pid $PID, log $LOGFILE, work dir $WORK)"
+# "last" stays the noauth Glance: down.sh without arguments stops that one.
+[ "$AUTH" = keystone ] || printf '%s\n' "$WORK" >"$STATE/last"
+log "Glance 33.0.0 ($AUTH) is up at $URL (pid $PID, log $LOGFILE, work dir $WORK)"
 printf 'IMS_PATCH_GLANCE_URL=%s\n' "$URL"

@@ -1,0 +1,125 @@
+# shellcheck shell=bash
+# Shared helpers for tests/keystone/up.sh and down.sh (and tests/osc/setup.sh).
+# Sourced after tests/glance/common.sh (log, die, glance_stop_group, ...).
+# Everything here logs to stderr.
+
+# The fixed identities of the test Keystone (test-only secrets; fixtures.py
+# reads them from the environment).
+export KS_ADMIN_USER=admin KS_ADMIN_PASSWORD=adminpass KS_ADMIN_PROJECT=admin
+export KS_REGION=RegionOne KS_REGION_TWO=RegionTwo
+export KS_DEMO_USER=demo KS_DEMO_PASSWORD=demopass KS_DEMO_PROJECT=demo
+export KS_SERVICE_PROJECT=service KS_GLANCE_USER=glance KS_GLANCE_PASSWORD=glancepass
+
+# The cache root: $HOME/.cache/ims-patch, or a per-user dir under TMPDIR.
+ims_cache_root() {
+  local home=${HOME:-}
+  if [ -n "$home" ] && mkdir -p "$home/.cache/ims-patch" 2>/dev/null \
+     && [ -w "$home/.cache/ims-patch" ]; then
+    printf '%s' "$home/.cache/ims-patch"
+  else
+    local alt
+    alt="${TMPDIR:-/tmp}/ims-patch-cache-$(id -u)"
+    mkdir -p "$alt" || die "cannot create a cache dir ($alt)"
+    log "HOME ('$home') is not usable for the cache; using $alt"
+    printf '%s' "$alt"
+  fi
+}
+
+# ims_ensure_venv PYTHON VENV REQS HASH IMPORT_CHECK BIN...: build VENV from
+# the pinned REQS unless VENV/.ims-patch-ready holds HASH.  Call it under a
+# flock.  The pip output goes to VENV.install.log.
+ims_ensure_venv() {
+  local python=$1 venv=$2 reqs=$3 hash=$4 check=$5 ready=$2/.ims-patch-ready b
+  shift 5
+  if [ -f "$ready" ] && [ "$(cat "$ready")" = "$hash" ]; then
+    log "reusing venv $venv"
+    return 0
+  fi
+  local t0=$SECONDS ilog="$venv.install.log"
+  log "creating venv $venv (cold install, under a minute)"
+  rm -rf "$venv"
+  "$python" -m venv "$venv" >"$ilog" 2>&1 || { tail -n 40 "$ilog" >&2; die "python -m venv failed"; }
+  if ! "$venv/bin/python" -m pip install -q --no-input -r "$reqs" >>"$ilog" 2>&1; then
+    tail -n 60 "$ilog" >&2
+    die "pip install failed (full log: $ilog)"
+  fi
+  "$venv/bin/python" -c "$check" >>"$ilog" 2>&1 \
+    || { tail -n 40 "$ilog" >&2; die "the venv fails: python -c '$check'"; }
+  for b in "$@"; do
+    [ -x "$venv/bin/$b" ] || die "$b missing in $venv/bin"
+  done
+  printf '%s\n' "$hash" >"$ready"
+  log "venv ready in $((SECONDS - t0)) s"
+}
+
+# Directory for the small runtime record of the last Keystone up.sh started.
+keystone_state_dir() {
+  printf '%s/ims-patch-keystone-state-%s' "${TMPDIR:-/tmp}" "$(id -u)"
+}
+
+# True when pid $1 is alive and is the uWSGI master started for work dir $2.
+keystone_pid_is_ours() {
+  local pid=$1 dir=$2 cmd
+  case $pid in '' | *[!0-9]*) return 1 ;; esac
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  case $cmd in *uwsgi*"$dir/etc/keystone-uwsgi.ini"*) return 0 ;; esac
+  return 1
+}
+
+# keystone_answers PYTHON URL TIMEOUT: true when GET URL (…/v3) answers 200.
+keystone_answers() {
+  "$1" - "$2" "$3" <<'PY' 2>/dev/null
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=float(sys.argv[2])) as r:
+        sys.exit(0 if r.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+# glance_answers PYTHON URL: true when GET URL/ answers 300 (the version list).
+glance_answers() {
+  "$1" - "$2" <<'PY' 2>/dev/null
+import sys, urllib.request, urllib.error
+try:
+    urllib.request.urlopen(sys.argv[1] + "/", timeout=5)
+    sys.exit(1)
+except urllib.error.HTTPError as e:
+    sys.exit(0 if e.code == 300 else 1)
+except Exception:
+    sys.exit(1)
+PY
+}
+
+# keystone_wait PYTHON URL PID TIMEOUT: wait until GET URL answers 200, or
+# fail when uWSGI (PID) exits or TIMEOUT seconds pass.
+keystone_wait() {
+  "$1" - "$2" "$3" "$4" <<'PY'
+import os, sys, time, urllib.request, urllib.error
+url, pid, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+deadline = time.monotonic() + timeout
+while time.monotonic() < deadline:
+    try:
+        os.kill(pid, 0)
+        with open("/proc/%d/stat" % pid) as f:
+            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                raise ProcessLookupError
+    except (ProcessLookupError, FileNotFoundError):
+        print("uWSGI exited", file=sys.stderr)
+        sys.exit(1)
+    try:
+        # uWSGI accepts connections before the worker has loaded Keystone,
+        # so one attempt may block for a while.
+        left = deadline - time.monotonic()
+        with urllib.request.urlopen(url, timeout=max(1.0, min(15.0, left))) as r:
+            if r.status == 200:
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.2)
+print("no 200 from GET %s within %g s" % (url, timeout), file=sys.stderr)
+sys.exit(1)
+PY
+}
