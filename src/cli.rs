@@ -293,8 +293,25 @@ Examples:
     Generate(GenerateArgs),
 }
 
+impl Command {
+    /// Whether `--diff` was given (only the editing commands have it).
+    pub fn diff(&self) -> bool {
+        match self {
+            Command::Rename(a) => a.diff,
+            Command::Describe(a) => a.diff,
+            Command::SetAttr(a) => a.diff,
+            Command::UnsetAttr(a) => a.diff,
+            Command::Patch(a) => a.diff,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RenameArgs {
+    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Image ID or name
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -305,6 +322,9 @@ pub struct RenameArgs {
 
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
+    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Remove the description instead of setting it
     #[arg(long, conflicts_with = "text")]
     pub clear: bool,
@@ -321,6 +341,9 @@ pub struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub struct SetAttrArgs {
+    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Image ID or name
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -331,6 +354,9 @@ pub struct SetAttrArgs {
 
 #[derive(Debug, Args)]
 pub struct UnsetAttrArgs {
+    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Skip keys that are not set (reads the image first)
     #[arg(long)]
     pub ignore_missing: bool,
@@ -351,6 +377,9 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct PatchArgs {
+    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Image ID or name
     #[arg(value_name = "IMAGE")]
     pub image: String,

@@ -15,6 +15,7 @@ pub mod helper_command;
 pub mod logger;
 pub mod output;
 pub mod patch;
+pub mod present;
 pub mod sanitize;
 pub mod secret;
 pub mod settings;
@@ -98,13 +99,25 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     };
     let g = cli.global;
     logger::init(g.verbose);
-    let (connection, options) =
+    let (connection, mut options) =
         settings::env::from_process(matches, g.fields, g.quiet, g.dry_run, g.verbose)?;
+    options.diff = command.diff();
     let client = Client::new(connection)?;
     let run = RunSettings {
         patch_format: options.patch_format,
         dry_run: options.dry_run,
+        read_first: options.diff,
     };
+    if options.diff {
+        note(
+            &options,
+            if options.dry_run {
+                "--diff: reading the image first; --dry-run sends no PATCH"
+            } else {
+                "--diff: reading the image first, so this edit takes two requests (a read, then the PATCH)"
+            },
+        );
+    }
     let outcome = match command {
         Command::Rename(args) => commands::rename::run(&client, run, &args),
         Command::Describe(args) => commands::describe::run(&client, run, &args),
@@ -127,6 +140,9 @@ fn note(options: &RunOptions, text: &str) {
 /// Prints what a command did: the planned request (`--dry-run`), the
 /// notes on stderr, the image on stdout.
 pub fn print_outcome(client: &Client, outcome: &Outcome, options: &RunOptions) -> Result<()> {
+    if options.diff {
+        return print_diff(outcome, options);
+    }
     if let Some(request) = &outcome.planned {
         let mut out = std::io::stdout().lock();
         out.write_all(client.render(request)?.as_bytes())?;
@@ -147,8 +163,54 @@ pub fn print_outcome(client: &Client, outcome: &Outcome, options: &RunOptions) -
             format: options.output,
             fields: options.fields.clone(),
             quiet: options.quiet,
+            changes: (!outcome.ops.is_empty())
+                .then(|| present::changes(&outcome.ops, &image.value)),
         };
         output::print_image(&image.value, &style)?;
     }
     Ok(())
+}
+
+/// `--diff`: the attributes the edit touched, before → after; with
+/// `--dry-run`, as the edit would leave them (nothing was sent).
+fn print_diff(outcome: &Outcome, options: &RunOptions) -> Result<()> {
+    for key in &outcome.skipped {
+        note(options, &format!("'{key}' is not set; skipped"));
+    }
+    if outcome.unchanged {
+        note(options, "nothing to change; no request sent");
+    }
+    let Some(before) = outcome.before.as_ref().or(outcome.image.as_ref()) else {
+        return Ok(());
+    };
+    let after = match (&outcome.planned, &outcome.image) {
+        (None, Some(image)) if !outcome.unchanged => image.value.clone(),
+        _ => present::apply(&before.value, &outcome.ops),
+    };
+    if outcome.planned.is_some() {
+        note(
+            options,
+            "--dry-run: nothing was sent; the edit would change:",
+        );
+    }
+    if options.quiet {
+        return Ok(());
+    }
+    let entries = present::diff(&before.value, &after, &outcome.ops);
+    let stdout = std::io::stdout();
+    let terminal = std::io::IsTerminal::is_terminal(&stdout);
+    let mut out = stdout.lock();
+    if options.output == output::OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &present::diff_json(&entries))
+            .map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        let text = present::diff_text(&entries);
+        if terminal {
+            out.write_all(sanitize::escape_keep_newlines(&text).as_bytes())?;
+        } else {
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.flush().map_err(Error::from)
 }

@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
 use serde_json::{Map, Value};
 
 use clap::ValueEnum;
@@ -16,6 +16,8 @@ pub enum OutputFormat {
     Table,
     /// The image exactly as the server returned it, pretty-printed
     Json,
+    /// The values alone, one per line, in --field order (see `present`)
+    Value,
 }
 
 /// What to print and how.
@@ -24,6 +26,9 @@ pub struct Style {
     pub format: OutputFormat,
     pub fields: Vec<String>,
     pub quiet: bool,
+    /// On a terminal: the attributes an edit set, marked in the table
+    /// (bold) unless `NO_COLOR`, and those it removed, named below it.
+    pub changes: Option<crate::present::Changes>,
 }
 
 /// Keeps only `fields` (in the order given); names those that the image
@@ -52,6 +57,18 @@ fn cell(value: &Value) -> String {
 
 /// The image as a two-column table; keys sorted unless `keep_order`.
 pub fn table(image: &Value, keep_order: bool, terminal: bool) -> Table {
+    table_marked(image, keep_order, terminal, &|_| false)
+}
+
+/// Like [`table`], with the rows whose key is `marked` in bold (the caller
+/// decides whether escape codes may be written) and, on a terminal, a
+/// width that survives a terminal reporting 0x0 (`present::table_width`).
+pub fn table_marked(
+    image: &Value,
+    keep_order: bool,
+    terminal: bool,
+    marked: &dyn Fn(&str) -> bool,
+) -> Table {
     let mut rows: Vec<(&String, &Value)> = image
         .as_object()
         .map(|o| o.iter().collect())
@@ -61,15 +78,28 @@ pub fn table(image: &Value, keep_order: bool, terminal: bool) -> Table {
     }
     let mut t = Table::new();
     if terminal {
+        let longest = rows.iter().map(|(k, _)| k.chars().count()).max();
+        let width = crate::present::table_width(
+            crate::present::terminal_columns(1),
+            std::env::var_os("COLUMNS").as_deref(),
+            longest.unwrap_or(0).max("Property".len()),
+        );
         t.load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
     } else {
         t.load_style(presets::ASCII_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Disabled);
     }
     t.set_header(["Property", "Value"]);
     for (k, v) in rows {
-        t.add_row([k.clone(), cell(v)]);
+        let row = [Cell::new(k), Cell::new(cell(v))];
+        if marked(k) {
+            t.enforce_styling();
+            t.add_row(row.map(|c| c.add_attribute(Attribute::Bold)));
+        } else {
+            t.add_row(row);
+        }
     }
     t
 }
@@ -98,10 +128,19 @@ pub fn print_image(image: &Value, style: &Style) -> io::Result<()> {
             serde_json::to_writer_pretty(&mut out, shown)?;
             writeln!(out)?;
         }
+        OutputFormat::Value => {
+            crate::present::write_values(&mut out, image, &style.fields, terminal)?
+        }
         OutputFormat::Table => {
+            let changes = style.changes.as_ref().filter(|_| terminal);
+            let bold = crate::present::styled(terminal, std::env::var_os("NO_COLOR").as_deref());
+            let marked = |k: &str| bold && changes.is_some_and(|c| c.touched.contains(k));
             // Line by line: a table of a large image is never held twice.
-            for line in table(shown, !style.fields.is_empty(), terminal).lines() {
+            for line in table_marked(shown, !style.fields.is_empty(), terminal, &marked).lines() {
                 writeln!(out, "{line}")?;
+            }
+            if let Some(changes) = changes {
+                crate::present::write_removed(&mut out, &changes.removed)?;
             }
         }
     }

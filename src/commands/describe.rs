@@ -37,6 +37,7 @@ mod tests {
 
     fn args(text: Option<&str>, clear: bool, ignore_missing: bool) -> DescribeArgs {
         DescribeArgs {
+            diff: false,
             clear,
             ignore_missing,
             image: "i".into(),

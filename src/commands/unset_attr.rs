@@ -24,6 +24,7 @@ mod tests {
     #[test]
     fn one_remove_per_key() {
         let args = UnsetAttrArgs {
+            diff: false,
             ignore_missing: true,
             image: "i".into(),
             keys: vec!["__support_kvm".into(), "a/b".into()],

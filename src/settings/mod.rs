@@ -149,6 +149,8 @@ pub struct RunOptions {
     pub quiet: bool,
     pub dry_run: bool,
     pub verbose: bool,
+    /// `--diff` (an editing command's flag): print before → after.
+    pub diff: bool,
 }
 
 /// The connection settings from the resolved table (pure).
@@ -245,6 +247,7 @@ pub fn run_options(
         quiet,
         dry_run,
         verbose,
+        diff: false,
     }
 }
 
