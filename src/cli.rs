@@ -279,12 +279,20 @@ ims_test). It prints the export lines that point ims-patch at it and runs \
 until interrupted. With --token given on its command line, every request \
 without that X-Auth-Token is answered 401; without it any token is accepted. \
 With --journal, every request received is appended to a file as a JSON line, \
-to see exactly what a script sent.",
+to see exactly what a script sent.
+
+With -- COMMAND [ARGS...], it starts a fresh sandbox on a free port, runs \
+COMMAND with IMS_PATCH_ENDPOINT and IMS_PATCH_TOKEN set to it, every other \
+OS_* and IMS_PATCH_* variable unset and IMS_PATCH_CONFIG pointing at an empty \
+config file (so that nothing real is reached), stops the sandbox when COMMAND \
+exits and exits with COMMAND's status (128+N if signal N ended it).",
         after_long_help = "\
 Examples:
   ims-patch sandbox
   ims-patch sandbox --port 9393 --state images.json --token s3cret
-  ims-patch sandbox --port 0 --journal requests.jsonl"
+  ims-patch sandbox --port 0 --journal requests.jsonl
+  ims-patch sandbox -- ims-patch rename 33ad552d-1149-471c-8190-ff6776174a00 ims_test01
+  ims-patch sandbox --journal run.jsonl -- ./fix-images.sh"
     )]
     Sandbox(SandboxArgs),
 
@@ -402,6 +410,9 @@ pub struct SandboxArgs {
     /// Append every request received to FILE as a JSON line
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub journal: Option<PathBuf>,
+    /// Run COMMAND against a fresh sandbox (on a free port unless --port), then stop it; exit with COMMAND's status
+    #[arg(last = true, value_name = "COMMAND", value_hint = clap::ValueHint::CommandWithArguments)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

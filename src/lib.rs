@@ -93,6 +93,15 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
                         .map_err(|_| Error::usage("the token (from --token) is not UTF-8 text"))?,
                 ),
             };
+            if !args.command.is_empty() {
+                let port_given = matches
+                    .subcommand_matches("sandbox")
+                    .and_then(|m| m.value_source("port"))
+                    == Some(ValueSource::CommandLine);
+                let code = commands::sandbox::run_command(&args, token, port_given)?;
+                let _ = std::io::stdout().flush();
+                std::process::exit(code);
+            }
             return commands::sandbox::run(&args, token);
         }
         other => other,
