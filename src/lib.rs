@@ -9,6 +9,7 @@ pub mod batch;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod complete;
 pub mod endpoint;
 pub mod error;
 pub mod helper_command;
