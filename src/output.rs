@@ -3,7 +3,7 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use comfy_table::{presets, Attribute, Cell, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, ColumnConstraint, ContentArrangement, Table};
 use serde_json::{Map, Value};
 
 use clap::ValueEnum;
@@ -99,6 +99,12 @@ pub fn table_marked(
             t.add_row(row.map(|c| c.add_attribute(Attribute::Bold)));
         } else {
             t.add_row(row);
+        }
+    }
+    if terminal {
+        // Property names are never broken; the width leaves room for them.
+        if let Some(keys) = t.column_mut(0) {
+            keys.set_constraint(ColumnConstraint::ContentWidth);
         }
     }
     t

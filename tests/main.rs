@@ -14,5 +14,6 @@ mod errors;
 mod generated;
 mod hardening;
 mod output;
+mod people_and_scripts;
 mod sandbox;
 mod tls;
