@@ -16,4 +16,5 @@ mod hardening;
 mod output;
 mod people_and_scripts;
 mod sandbox;
+mod sandbox_run;
 mod tls;
