@@ -323,7 +323,7 @@ impl Command {
 
 #[derive(Debug, Args)]
 pub struct RenameArgs {
-    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Image ID or name
@@ -336,7 +336,7 @@ pub struct RenameArgs {
 
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
-    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Remove the description instead of setting it
@@ -355,7 +355,7 @@ pub struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub struct SetAttrArgs {
-    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Image ID or name
@@ -368,7 +368,7 @@ pub struct SetAttrArgs {
 
 #[derive(Debug, Args)]
 pub struct UnsetAttrArgs {
-    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Skip keys that are not set (reads the image first)
@@ -391,7 +391,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct PatchArgs {
-    /// Read the image first and print only the attributes the edit touches, before → after (with --dry-run: what it would change, nothing sent)
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Image ID or name

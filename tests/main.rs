@@ -8,6 +8,7 @@ mod against_glance;
 mod aksk;
 mod architecture;
 mod commands;
+mod completion;
 mod config;
 mod conformance;
 mod errors;
