@@ -174,8 +174,7 @@ pub struct GlobalArgs {
         long = "field",
         global = true,
         value_name = "KEY",
-        help_heading = "Output",
-        add = clap_complete::ArgValueCandidates::new(crate::complete::fields)
+        help_heading = "Output"
     )]
     pub fields: Vec<String>,
 
@@ -302,11 +301,6 @@ Examples:
     Generate(GenerateArgs),
 }
 
-/// IMAGE completes to the names and IDs of the configured service.
-fn image_completer() -> clap_complete::ArgValueCandidates {
-    clap_complete::ArgValueCandidates::new(crate::complete::images)
-}
-
 impl Command {
     /// Whether `--diff` was given (only the editing commands have it).
     pub fn diff(&self) -> bool {
@@ -327,7 +321,7 @@ pub struct RenameArgs {
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Image ID or name
-    #[arg(value_name = "IMAGE", add = image_completer())]
+    #[arg(value_name = "IMAGE")]
     pub image: String,
     /// The new name (at most 255 characters)
     #[arg(value_name = "NAME")]
@@ -346,7 +340,7 @@ pub struct DescribeArgs {
     #[arg(long, requires = "clear")]
     pub ignore_missing: bool,
     /// Image ID or name
-    #[arg(value_name = "IMAGE", add = image_completer())]
+    #[arg(value_name = "IMAGE")]
     pub image: String,
     /// The description
     #[arg(value_name = "TEXT", required_unless_present = "clear")]
@@ -359,10 +353,10 @@ pub struct SetAttrArgs {
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Image ID or name
-    #[arg(value_name = "IMAGE", add = image_completer())]
+    #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Attributes to set: KEY=VALUE, or KEY:=JSON for a typed value
-    #[arg(value_name = "KEY=VALUE", required = true, add = clap_complete::ArgValueCompleter::new(crate::complete::pairs))]
+    #[arg(value_name = "KEY=VALUE", required = true)]
     pub pairs: Vec<String>,
 }
 
@@ -375,17 +369,17 @@ pub struct UnsetAttrArgs {
     #[arg(long)]
     pub ignore_missing: bool,
     /// Image ID or name
-    #[arg(value_name = "IMAGE", add = image_completer())]
+    #[arg(value_name = "IMAGE")]
     pub image: String,
     /// Attributes to remove
-    #[arg(value_name = "KEY", required = true, add = clap_complete::ArgValueCandidates::new(crate::complete::keys_set_on_image))]
+    #[arg(value_name = "KEY", required = true)]
     pub keys: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// Image ID or name
-    #[arg(value_name = "IMAGE", add = image_completer())]
+    #[arg(value_name = "IMAGE")]
     pub image: String,
 }
 
@@ -395,7 +389,7 @@ pub struct PatchArgs {
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
     /// Image ID or name
-    #[arg(value_name = "IMAGE", add = image_completer())]
+    #[arg(value_name = "IMAGE")]
     pub image: String,
     /// File with the op list; - reads standard input
     #[arg(long, short, value_name = "FILE", default_value = "-", value_hint = clap::ValueHint::FilePath)]

@@ -86,6 +86,35 @@ pub const IMS_EDITABLE: &[(&str, &str)] = &[
     ),
 ];
 
+/// The command definition with the completers of this module attached:
+/// IMAGE of every command that has one, KEY of `set-attr` and
+/// `unset-attr`, and `--field`. (`cli` stays free of this module.)
+pub fn command() -> clap::Command {
+    use clap_complete::{ArgValueCandidates, ArgValueCompleter};
+    // `mut_args` changes arguments in place (`mut_arg` would move a
+    // positional to the end).
+    let mut cmd = crate::cli::Cli::command().mut_args(|a| match a.get_id().as_str() {
+        "fields" => a.add(ArgValueCandidates::new(fields)),
+        _ => a,
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for name in names {
+        let verb = name.clone();
+        cmd = cmd.mut_subcommand(name, move |s| {
+            s.mut_args(|a| match (verb.as_str(), a.get_id().as_str()) {
+                (_, "image") => a.add(ArgValueCandidates::new(images)),
+                ("set-attr", "pairs") => a.add(ArgValueCompleter::new(pairs)),
+                ("unset-attr", "keys") => a.add(ArgValueCandidates::new(keys_set_on_image)),
+                _ => a,
+            })
+        });
+    }
+    cmd
+}
+
 /// A candidate: the value and its help.
 pub type Candidate = (String, String);
 
@@ -409,6 +438,11 @@ pub fn pairs(current: &OsStr) -> Vec<CompletionCandidate> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_command_with_completers_is_still_consistent() {
+        command().debug_assert();
+    }
 
     #[test]
     fn images_complete_to_names_and_ids() {
