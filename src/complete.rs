@@ -301,19 +301,21 @@ fn within_limit<T: Send + 'static>(
     rx.recv_timeout(TIME_LIMIT).ok().flatten()
 }
 
-/// The answer to `question`, from the cache or from `ask`, within the limit.
-fn cached_or(client: Client, question: String, ask: fn(&Client) -> Option<Value>) -> Option<Value> {
-    let path = cache_file(&client, &question);
+/// The answer to `question`, from the cache or from `ask` (then cached).
+fn cached_or(
+    client: &Client,
+    question: &str,
+    ask: impl FnOnce(&Client) -> Option<Value>,
+) -> Option<Value> {
+    let path = cache_file(client, question);
     if let Some(hit) = path.as_deref().and_then(read_cache) {
         return Some(hit);
     }
-    within_limit(move || {
-        let answer = ask(&client)?;
-        if let Some(path) = &path {
-            write_cache(path, &answer);
-        }
-        Some(answer)
-    })
+    let answer = ask(client)?;
+    if let Some(path) = &path {
+        write_cache(path, &answer);
+    }
+    Some(answer)
 }
 
 /// The first pages of `GET /v2/images` (IDs and names only are kept).
@@ -362,54 +364,51 @@ fn to_candidates(list: Vec<Candidate>) -> Vec<CompletionCandidate> {
         .collect()
 }
 
-/// IMAGE: names and IDs from the service.
+/// IMAGE: names and IDs from the service. Everything from reading the
+/// settings on (a token command, a login, the cache, the requests) runs
+/// within [`TIME_LIMIT`].
 pub fn images() -> Vec<CompletionCandidate> {
-    let Some(client) = line().as_ref().and_then(client) else {
-        return Vec::new();
-    };
-    let Some(Value::Array(list)) = cached_or(client, "images".into(), list_images) else {
-        return Vec::new();
-    };
-    to_candidates(image_candidates(&list))
+    let list = within_limit(|| {
+        let client = client(&line()?)?;
+        cached_or(&client, "images", list_images)
+    });
+    match list {
+        Some(Value::Array(list)) => to_candidates(image_candidates(&list)),
+        _ => Vec::new(),
+    }
 }
 
-/// The image typed on the line, from the cache or the service.
-fn typed_image_attributes(matches: &ArgMatches) -> Option<Value> {
-    let image = typed_image(matches)?;
-    let client = client(matches)?;
-    let question = format!("image\0{image}");
-    // The image to read travels in the question: `ask` is a plain fn.
-    let path = cache_file(&client, &question);
-    if let Some(hit) = path.as_deref().and_then(read_cache) {
-        return Some(hit);
-    }
-    within_limit(move || {
-        let mut outcome = crate::commands::Outcome::default();
-        let (id, found) = crate::commands::resolve(&client, &image, &mut outcome).ok()?;
-        let value = match found {
-            Some(found) => found.value,
-            None => {
-                crate::commands::read_image(&client, &id, &mut outcome)
-                    .ok()?
-                    .value
+/// The image typed on the line, from the cache or the service, within
+/// [`TIME_LIMIT`].
+fn typed_image_attributes() -> Option<Value> {
+    within_limit(|| {
+        let matches = line()?;
+        let image = typed_image(&matches)?;
+        let client = client(&matches)?;
+        cached_or(&client, &format!("image\0{image}"), |client| {
+            let mut outcome = crate::commands::Outcome::default();
+            let (id, found) = crate::commands::resolve(client, &image, &mut outcome).ok()?;
+            match found {
+                Some(found) => Some(found.value),
+                None => Some(
+                    crate::commands::read_image(client, &id, &mut outcome)
+                        .ok()?
+                        .value,
+                ),
             }
-        };
-        if let Some(path) = &path {
-            write_cache(path, &value);
-        }
-        Some(value)
+        })
     })
 }
 
 /// KEY of `unset-attr`: the attributes set on the image.
 pub fn keys_set_on_image() -> Vec<CompletionCandidate> {
-    let image = line().as_ref().and_then(typed_image_attributes);
+    let image = typed_image_attributes();
     to_candidates(key_candidates(image.as_ref(), Keys::Removable))
 }
 
 /// KEY candidates for the image typed on the line.
 fn keys_of_typed_image(keys: Keys) -> Vec<Candidate> {
-    let image = line().as_ref().and_then(typed_image_attributes);
+    let image = typed_image_attributes();
     key_candidates(image.as_ref(), keys)
 }
 

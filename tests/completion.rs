@@ -243,3 +243,29 @@ fn nothing_is_asked_without_a_credential() {
     assert_eq!(got[1], "min_ram=");
     assert!(sb.request_lines().is_empty(), "{:?}", sb.request_lines());
 }
+
+#[test]
+fn a_slow_token_command_never_blocks_the_shell() {
+    if !require("bash") {
+        return;
+    }
+    let sb = Sandbox::start();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config/ims-patch/config.toml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "default_profile = \"p\"\n[profiles.p]\nendpoint = \"{}\"\ntoken_command = \"exec 2>/dev/null; sleep 5; echo t\"\n",
+            sb.endpoint
+        ),
+    )
+    .unwrap();
+    // (Its stderr goes elsewhere: the test waits for the end of the shell's
+    // stderr, which a terminal never makes anyone wait for.)
+    let started = Instant::now();
+    let got = bash(home.path(), &[], &["ims-patch show ims_"]);
+    let took = started.elapsed();
+    assert_eq!(values(&got[0]), [""; 0]);
+    assert!(took < Duration::from_secs(4), "took {took:?}");
+}
