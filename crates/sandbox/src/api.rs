@@ -253,7 +253,7 @@ fn route(state: &mut State, req: &Request, base: &str) -> Result<Response, ApiEr
                 && matches!(*action, "deactivate" | "reactivate") =>
         {
             match m {
-                "POST" => image_action(state, &ctx, id, action),
+                "POST" => super::actions::image_action(state, &ctx, id, action),
                 _ => Err(method_not_allowed("POST")),
             }
         }
@@ -384,36 +384,6 @@ fn delete_tag(state: &mut State, ctx: &Ctx, id: &str, tag: &str) -> Result<Respo
         return Err(ApiError::bare(404));
     };
     img.tags.remove(pos);
-    img.updated_at = now;
-    state.dirty = true;
-    Ok(Response::empty(204))
-}
-
-fn image_action(
-    state: &mut State,
-    ctx: &Ctx,
-    id: &str,
-    action: &str,
-) -> Result<Response, ApiError> {
-    let i = visible_index(state, ctx, id).ok_or_else(|| no_image(id))?;
-    if !ctx.is_admin {
-        return Err(forbidden_action(action));
-    }
-    let now = state.now();
-    let img = &mut state.images[i];
-    let (from, to) = if action == "deactivate" {
-        ("active", "deactivated")
-    } else {
-        ("deactivated", "active")
-    };
-    if img.status == from {
-        img.status = to.to_string();
-    } else if img.status != to {
-        return Err(ApiError::explained(
-            403,
-            format!("Not allowed to {action} image in status '{}'", img.status),
-        ));
-    }
     img.updated_at = now;
     state.dirty = true;
     Ok(Response::empty(204))

@@ -1,6 +1,8 @@
 //! `ims-patch sandbox`: a local, faithful OpenStack Glance Images API v2 server (as measured against Glance 33) for trying and testing `PATCH /v2/images/{id}` without a cloud.
 //!
 //! Layout:
+//! * `data`: image data (bounded store, checksums, upload/download);
+//! * `actions`: deactivate/reactivate;
 //! * `api`: auth, version negotiation, routing and the non-PATCH endpoints;
 //! * `patch`: the PATCH deserializer and all-or-nothing application;
 //! * `schema` (+ `schema-image.json`): the image schema and its validator;
@@ -23,7 +25,9 @@
 //! * the response never carries `Connection: close` (uWSGI adds it; tiny_http
 //!   manages keep-alive itself).
 
+mod actions;
 mod api;
+mod data;
 mod http;
 mod image;
 mod patch;
@@ -50,7 +54,13 @@ pub struct Options {
     pub token: Option<String>,
     /// Append one JSON line per request received to this file.
     pub journal: Option<PathBuf>,
+    /// Most image data held, in bytes, over all images (in memory, or in
+    /// files beside `state`); an upload past it is answered 413.
+    pub max_image_size: u64,
 }
+
+/// Default of [`Options::max_image_size`]: 512 MiB.
+pub const DEFAULT_MAX_IMAGE_SIZE: u64 = data::DEFAULT_MAX_IMAGE_SIZE;
 
 impl Default for Options {
     fn default() -> Self {
@@ -60,6 +70,7 @@ impl Default for Options {
             state: None,
             token: None,
             journal: None,
+            max_image_size: DEFAULT_MAX_IMAGE_SIZE,
         }
     }
 }

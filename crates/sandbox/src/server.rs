@@ -12,6 +12,7 @@ use anyhow::anyhow;
 use serde_json::{Map, Value};
 
 use super::api;
+use super::data;
 use super::http::{Request, Response};
 use super::image;
 use super::state::{self, State};
@@ -25,6 +26,8 @@ pub struct Shared {
     pub state: Mutex<State>,
     pub state_path: Option<PathBuf>,
     pub journal: Option<Mutex<File>>,
+    /// Image data (`PUT`/`GET .../file`), bounded by `--max-image-size`.
+    pub data: data::Store,
 }
 
 /// A bound, loaded sandbox that has not started serving yet.
@@ -108,6 +111,8 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| anyhow!("cannot serve on {addr}: {e}"))?;
     let image_count = images.len();
+    let store = data::Store::new(opts.max_image_size, opts.state.as_deref());
+    store.load(&images);
     let state = State::new(images, &endpoint, opts.token.clone());
     Ok(Running {
         server: Arc::new(server),
@@ -115,6 +120,7 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
             state: Mutex::new(state),
             state_path: opts.state.clone(),
             journal,
+            data: store,
         }),
         addr,
         endpoint,
@@ -201,7 +207,13 @@ pub fn journal_line(req: &Request, status: u16) -> String {
 pub fn process(shared: &Shared, req: &Request) -> Response {
     let mut state = lock(&shared.state);
     let resp = api::handle(&mut state, req);
+    record(shared, &mut state, req, resp)
+}
+
+/// Persists a change (dropping the data of deleted images) and journals.
+fn record(shared: &Shared, state: &mut State, req: &Request, resp: Response) -> Response {
     if state.dirty {
+        shared.data.prune(&state.images);
         state.dirty = false;
         if let Some(path) = &shared.state_path {
             if let Err(e) = state::save(path, &state.images) {
@@ -219,7 +231,63 @@ pub fn process(shared: &Shared, req: &Request) -> Response {
     resp
 }
 
+/// The request line and headers only (the body is left to be streamed).
+fn head_of(rq: &tiny_http::Request) -> Request {
+    Request {
+        method: rq.method().to_string(),
+        url: rq.url().to_string(),
+        headers: rq
+            .headers()
+            .iter()
+            .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
+            .collect(),
+        body: Vec::new(),
+    }
+}
+
+/// `/v2/images/{id}/file`: the upload streams into the bounded store, the
+/// download streams out of it.
+fn serve_file(shared: &Shared, mut rq: tiny_http::Request, id: &str) {
+    let req = head_of(&rq);
+    let (resp, body) = if req.method == "PUT" {
+        let resp = data::upload(&shared.state, &shared.data, &req, id, rq.as_reader());
+        (resp, None)
+    } else {
+        let state = lock(&shared.state);
+        let d = data::download(&state, &shared.data, &req, id);
+        (d.response, d.body)
+    };
+    let resp = record(shared, &mut lock(&shared.state), &req, resp);
+    let headers: Vec<tiny_http::Header> = resp
+        .headers
+        .iter()
+        .filter_map(|(n, v)| tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    let sent = match body {
+        Some((reader, len)) => rq.respond(tiny_http::Response::new(
+            resp.status.into(),
+            headers,
+            reader,
+            usize::try_from(len).ok(),
+            None,
+        )),
+        None => rq.respond(tiny_http::Response::new(
+            resp.status.into(),
+            headers,
+            &resp.body[..],
+            Some(resp.body.len()),
+            None,
+        )),
+    };
+    if let Err(e) = sent {
+        super::note(&format!("cannot send a response: {e}"));
+    }
+}
+
 fn serve_one(shared: &Shared, mut rq: tiny_http::Request) {
+    if let Some(id) = data::file_target(rq.url()).map(str::to_string) {
+        return serve_file(shared, rq, &id);
+    }
     let req = match to_request(&mut rq) {
         Ok(r) => r,
         Err(e) => {
@@ -271,6 +339,7 @@ mod tests {
             state: Some(state_path.clone()),
             token: Some("tok".into()),
             journal: Some(journal_path.clone()),
+            max_image_size: crate::DEFAULT_MAX_IMAGE_SIZE,
         };
         let running = start(&opts).unwrap();
         let addr = running.addr;
