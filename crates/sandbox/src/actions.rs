@@ -49,7 +49,7 @@ pub fn image_action(
     }
     img.updated_at = now;
     state.dirty = true;
-    Ok(Response::empty(204))
+    Ok(Response::empty(204).with_header("Content-Type", "text/html; charset=UTF-8"))
 }
 
 #[cfg(test)]

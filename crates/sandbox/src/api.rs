@@ -350,7 +350,7 @@ fn delete_image(state: &mut State, ctx: &Ctx, id: &str) -> Result<Response, ApiE
     }
     state.images.remove(i);
     state.dirty = true;
-    Ok(Response::empty(204))
+    Ok(Response::empty(204).with_header("Content-Type", "text/html; charset=UTF-8"))
 }
 
 fn put_tag(state: &mut State, ctx: &Ctx, id: &str, tag: &str) -> Result<Response, ApiError> {

@@ -463,6 +463,9 @@ fn end_upload(
     let vsize = match virtual_size(img, &received.head, received.size) {
         Ok(v) => v,
         Err(msg) => {
+            // Glance has written the bytes to its store by then (it lists
+            // the store), but they are orphaned: the sandbox drops them.
+            img.stores = Some(STORE_ID.into());
             store.discard(received);
             return Err(ApiError::detailed(415, msg));
         }
