@@ -41,8 +41,59 @@ const INSPECTABLE: &[&str] = &["raw", "qcow2", "vhd", "vhdx", "vmdk", "vdi", "is
 /// The bytes of one image.
 #[derive(Debug, Clone)]
 enum Blob {
-    Memory(Arc<[u8]>),
+    Memory(Arc<Blocks>),
     File(PathBuf),
+}
+
+/// Bytes in memory as blocks: growing never reallocates or copies, so an
+/// upload of N bytes takes N bytes plus less than one block of spare.
+#[derive(Debug, Default)]
+pub struct Blocks(Vec<Vec<u8>>);
+
+/// Largest in-memory block.
+const BLOCK: usize = 1 << 20;
+
+impl Blocks {
+    fn push(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match self.0.last_mut() {
+                Some(block) if block.len() < block.capacity() => {
+                    let take = (block.capacity() - block.len()).min(bytes.len());
+                    block.extend_from_slice(&bytes[..take]);
+                    bytes = &bytes[take..];
+                }
+                _ => {
+                    // Blocks double from 4 KiB up to BLOCK, so a small image
+                    // takes little and a large one under BLOCK spare.
+                    let held: usize = self.0.iter().map(Vec::len).sum();
+                    self.0.push(Vec::with_capacity(held.clamp(4096, BLOCK)));
+                }
+            }
+        }
+    }
+}
+
+/// A reader over shared blocks.
+struct BlocksReader {
+    blocks: Arc<Blocks>,
+    index: usize,
+    offset: usize,
+}
+
+impl Read for BlocksReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while let Some(block) = self.blocks.0.get(self.index) {
+            if self.offset < block.len() {
+                let n = (block.len() - self.offset).min(buf.len());
+                buf[..n].copy_from_slice(&block[self.offset..self.offset + n]);
+                self.offset += n;
+                return Ok(n);
+            }
+            self.index += 1;
+            self.offset = 0;
+        }
+        Ok(0)
+    }
 }
 
 /// Image data of all images, bounded by `cap` bytes in total.
@@ -170,7 +221,7 @@ impl Store {
             Some(p) => Some(File::create(p).map_err(ReceiveError::Io)?),
             None => None,
         };
-        let mut memory = Vec::new();
+        let mut memory = Blocks::default();
         let (mut md5, mut sha) = (Md5::new(), Sha512::new());
         let mut head = Vec::new();
         let mut size = 0u64;
@@ -199,7 +250,7 @@ impl Store {
                         break Err(ReceiveError::Io(e));
                     }
                 }
-                None => memory.extend_from_slice(chunk),
+                None => memory.push(chunk),
             }
         };
         let result = result.and_then(|()| match &mut file {
@@ -215,7 +266,7 @@ impl Store {
         }
         let blob = match temp {
             Some(p) => Blob::File(p),
-            None => Blob::Memory(Arc::from(memory)),
+            None => Blob::Memory(Arc::new(memory)),
         };
         Ok(Received {
             size,
@@ -275,7 +326,14 @@ impl Store {
     fn open(&self, id: &str) -> Option<(Box<dyn Read + Send>, u64)> {
         let (blob, size) = self.blobs().get(id).cloned()?;
         match blob {
-            Blob::Memory(bytes) => Some((Box::new(io::Cursor::new(bytes)), size)),
+            Blob::Memory(blocks) => Some((
+                Box::new(BlocksReader {
+                    blocks,
+                    index: 0,
+                    offset: 0,
+                }),
+                size,
+            )),
             Blob::File(p) => File::open(p).ok().map(|f| (Box::new(f) as _, size)),
         }
     }
@@ -765,6 +823,35 @@ mod tests {
             "no temporary files left"
         );
         fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn blocks_read_back_what_was_pushed() {
+        let mut blocks = Blocks::default();
+        let data: Vec<u8> = (0..(2 * BLOCK + 77)).map(|i| (i % 251) as u8).collect();
+        for part in data.chunks(100_003) {
+            blocks.push(part);
+        }
+        let spare: usize = blocks.0.iter().map(|b| b.capacity() - b.len()).sum();
+        assert!(spare < BLOCK, "{spare} bytes spare");
+        let mut small = Blocks::default();
+        small.push(b"tiny");
+        assert_eq!(small.0[0].capacity(), 4096);
+        let mut back = Vec::new();
+        let mut reader = BlocksReader {
+            blocks: Arc::new(blocks),
+            index: 0,
+            offset: 0,
+        };
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = reader.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            back.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(back, data);
     }
 
     #[test]
