@@ -1239,6 +1239,40 @@ fn data_cases() -> Vec<DataCase> {
             ],
         ),
         dc(
+            "ranged downloads",
+            vec![
+                upload(payload(), 204),
+                DataStep {
+                    headers: &[("Range", "bytes=0-9")],
+                    ..download(206)
+                },
+                DataStep {
+                    headers: &[("Range", "bytes=1020-")],
+                    ..download(206)
+                },
+                DataStep {
+                    headers: &[("Range", "bytes=-5")],
+                    ..download(206)
+                },
+                DataStep {
+                    headers: &[("Range", "bytes=1025-2000")],
+                    ..download(206)
+                },
+                DataStep {
+                    headers: &[("Range", "bytes=2000-3000")],
+                    ..download(416)
+                },
+                DataStep {
+                    headers: &[("Range", "bytes=5-2")],
+                    ..download(416)
+                },
+                DataStep {
+                    headers: &[("Range", "bytes=0-1,5-6")],
+                    ..download(400)
+                },
+            ],
+        ),
+        dc(
             "other methods on /file",
             vec![
                 ds("DELETE", "/v2/images/{id}/file", 405),
@@ -1268,6 +1302,7 @@ fn answer(response: reqwest::blocking::Response) -> Value {
         "status": status,
         "content-type": header("content-type"),
         "content-md5": header("content-md5"),
+        "content-range": header("content-range"),
         "allow": header("allow"),
         "body": body,
     });

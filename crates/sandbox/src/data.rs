@@ -12,13 +12,14 @@
 //! * after a 415 format mismatch Glance keeps the orphaned bytes (a second
 //!   upload is a 500 and a download sends `Content-Length: None`); the
 //!   sandbox keeps the checksums as Glance does but drops the bytes;
-//! * no `Range` downloads (Glance answers 206);
+//! * a `Content-Range` request header (Glance's legacy form of `Range`) is
+//!   ignored: the whole image is sent;
 //! * `POST .../file`: Glance answers 400 (it parses a JSON body); the
 //!   sandbox 405 like the other methods.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -322,21 +323,105 @@ impl Store {
         }
     }
 
-    /// A reader over image `id`'s bytes and their length.
-    fn open(&self, id: &str) -> Option<(Box<dyn Read + Send>, u64)> {
-        let (blob, size) = self.blobs().get(id).cloned()?;
+    /// The length of image `id`'s data, when it has data.
+    fn size(&self, id: &str) -> Option<u64> {
+        self.blobs().get(id).map(|(_, size)| *size)
+    }
+
+    /// A reader over image `id`'s bytes from `offset` on.
+    fn open(&self, id: &str, offset: u64) -> Option<Box<dyn Read + Send>> {
+        let (blob, _) = self.blobs().get(id).cloned()?;
         match blob {
-            Blob::Memory(blocks) => Some((
-                Box::new(BlocksReader {
+            Blob::Memory(blocks) => {
+                let (mut index, mut offset) = (0, usize::try_from(offset).ok()?);
+                while blocks.0.get(index).is_some_and(|b| offset >= b.len()) {
+                    offset -= blocks.0[index].len();
+                    index += 1;
+                }
+                Some(Box::new(BlocksReader {
                     blocks,
-                    index: 0,
-                    offset: 0,
-                }),
-                size,
-            )),
-            Blob::File(p) => File::open(p).ok().map(|f| (Box::new(f) as _, size)),
+                    index,
+                    offset,
+                }))
+            }
+            Blob::File(p) => {
+                let mut f = File::open(p).ok()?;
+                f.seek(SeekFrom::Start(offset)).ok()?;
+                Some(Box::new(f))
+            }
         }
     }
+}
+
+/// What a `Range` header asks of `size` bytes, as Glance 33 reads it
+/// (webob's `Range.parse`, then `get_range_from_request` and the download
+/// serializer): `Ok(None)` for the whole image, else the first byte, the
+/// length and the `Content-Range` value.
+pub fn byte_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64, String)>, ApiError> {
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    let unsatisfiable = |detail: String| ApiError {
+        status: 416,
+        explanation: Some("The Range requested is not available.".into()),
+        detail: Some(detail),
+        headers: Vec::new(),
+    };
+    if header.contains(',') {
+        return Err(ApiError::explained(
+            400,
+            "Requests with multiple ranges are not supported in Glance. You may make multiple single-range requests instead.",
+        ));
+    }
+    // `bytes *= *(\d*) *- *(\d*)`, case-insensitive, matched at the start.
+    let invalid = || unsatisfiable("Invalid Range header.".into());
+    let rest = header
+        .get(..5)
+        .filter(|b| b.eq_ignore_ascii_case("bytes"))
+        .map(|_| header[5..].trim_start_matches(' '))
+        .and_then(|r| r.strip_prefix('='))
+        .ok_or_else(invalid)?
+        .trim_start_matches(' ');
+    let digits = |s: &str| s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (start, rest) = rest.split_at(digits(rest));
+    let rest = rest
+        .trim_start_matches(' ')
+        .strip_prefix('-')
+        .ok_or_else(invalid)?;
+    let rest = rest.trim_start_matches(' ');
+    let end = &rest[..digits(rest)];
+    let num = |s: &str| s.parse::<u64>().map_err(|_| invalid());
+    // webob: start and a non-inclusive end; a suffix is a negative start.
+    let (start, end): (i128, Option<u64>) = match (start.is_empty(), end.is_empty()) {
+        (true, true) => return Err(invalid()),
+        (true, false) => (-i128::from(num(end)?), None),
+        (false, true) => (i128::from(num(start)?), None),
+        (false, false) => {
+            let (s, e) = (num(start)?, num(end)?.saturating_add(1));
+            if s >= e {
+                return Err(invalid());
+            }
+            (i128::from(s), Some(e))
+        }
+    };
+    if start >= i128::from(size) {
+        return Err(unsatisfiable(format!(
+            "Invalid start position in Range header. Start position MUST be in the inclusive range [0, {}].",
+            i128::from(size) - 1
+        )));
+    }
+    let offset = if start >= 0 {
+        start as u64
+    } else if start.unsigned_abs() < u128::from(size) {
+        (i128::from(size) + start) as u64
+    } else {
+        0
+    };
+    let (len, last) = match end {
+        Some(e) if e < size => (e - offset, e - 1),
+        _ => (size - offset, size - 1),
+    };
+    Ok(Some((offset, len, format!("bytes {offset}-{last}/{size}"))))
 }
 
 /// The image id of `/v2[.N]/images/{id}/file`.
@@ -600,16 +685,28 @@ pub fn download(state: &State, store: &Store, req: &Request, id: &str) -> Downlo
             "The requested image has been deactivated. Image data download is forbidden.",
         )));
     }
-    let Some((reader, size)) = store.open(id) else {
+    let Some(size) = store.size(id) else {
         return plain(Ok(Response::empty(204)));
     };
-    let mut response = Response::empty(200).with_header("Content-Type", "application/octet-stream");
+    let (status, offset, len, content_range) = match byte_range(req.get_header("Range"), size) {
+        Ok(None) => (200, 0, size, None),
+        Ok(Some((offset, len, cr))) => (206, offset, len, Some(cr)),
+        Err(e) => return plain(Err(e)),
+    };
+    let Some(reader) = store.open(id, offset) else {
+        return plain(Ok(Response::empty(204)));
+    };
+    let mut response =
+        Response::empty(status).with_header("Content-Type", "application/octet-stream");
+    if let Some(cr) = content_range {
+        response = response.with_header("Content-Range", &cr);
+    }
     if let Some(sum) = &img.checksum {
         response = response.with_header("Content-MD5", sum);
     }
     Download {
         response: finish(req, Ok(response)),
-        body: Some((reader, size)),
+        body: Some((Box::new(reader.take(len)), len)),
     }
 }
 
@@ -852,6 +949,44 @@ mod tests {
             back.extend_from_slice(&buf[..n]);
         }
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn ranges_as_measured_on_glance() {
+        let ok = |h: &str| byte_range(Some(h), 1029).unwrap().unwrap();
+        assert_eq!(ok("bytes=0-9"), (0, 10, "bytes 0-9/1029".into()));
+        assert_eq!(ok("bytes=1020-"), (1020, 9, "bytes 1020-1028/1029".into()));
+        assert_eq!(ok("bytes=-5"), (1024, 5, "bytes 1024-1028/1029".into()));
+        assert_eq!(
+            ok("bytes=1025-2000"),
+            (1025, 4, "bytes 1025-1028/1029".into())
+        );
+        assert_eq!(ok("bytes=-2000"), (0, 1029, "bytes 0-1028/1029".into()));
+        assert_eq!(ok("bytes=-0"), (0, 1029, "bytes 0-1028/1029".into()));
+        assert_eq!(ok("Bytes= 0-9 "), (0, 10, "bytes 0-9/1029".into()));
+        assert_eq!(byte_range(None, 1029).unwrap(), None);
+        let err = |h: &str, size| {
+            let e = byte_range(Some(h), size).unwrap_err();
+            (e.status, e.text())
+        };
+        assert_eq!(
+            err("bytes=2000-3000", 1029),
+            (416, "Invalid start position in Range header. Start position MUST be in the inclusive range [0, 1028].".into())
+        );
+        assert_eq!(
+            err("bytes=5-2", 1029),
+            (416, "Invalid Range header.".into())
+        );
+        assert_eq!(
+            err("items=0-1", 1029),
+            (416, "Invalid Range header.".into())
+        );
+        assert_eq!(
+            err("bytes=abc", 1029),
+            (416, "Invalid Range header.".into())
+        );
+        assert_eq!(err("bytes=0-1,5-6", 1029).0, 400);
+        assert!(err("bytes=0-9", 0).1.ends_with("[0, -1]."));
     }
 
     #[test]
