@@ -990,6 +990,23 @@ mod tests {
     }
 
     #[test]
+    fn the_sandbox_token_guards_the_data() {
+        let s = state();
+        s.lock().unwrap().token = Some("tok".into());
+        let store = Store::new(100, None);
+        let id = queued(&s, Some("raw"), Some("bare"));
+        assert_eq!(put(&s, &store, &id, OCT, b"abc").status, 401);
+        assert_eq!(get(&s, &store, &id, None).0.status, 401);
+        assert_eq!(s.lock().unwrap().get(&id).unwrap().status, "queued");
+        let req = Request::new("PUT", &format!("/v2/images/{id}/file"))
+            .header("X-Auth-Token", "tok")
+            .header("Content-Type", "application/octet-stream");
+        let r = upload(&s, &store, &req, &id, &mut &b"abc"[..]);
+        assert_eq!(r.status, 204);
+        assert!(r.get_header("x-openstack-request-id").is_some());
+    }
+
+    #[test]
     fn format_rules() {
         let mut img = Image::new_queued("x".into(), None, "t");
         img.container_format = Some("bare".into());
