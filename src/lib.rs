@@ -2,9 +2,9 @@
 //! client, the patch model, the commands and their output. `src/main.rs` is
 //! a thin wrapper around [`run`].
 
+pub mod aksk;
 pub mod auth;
 pub mod batch;
-pub mod aksk;
 pub mod cli;
 pub mod client;
 pub mod commands;

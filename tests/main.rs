@@ -13,6 +13,7 @@ mod conformance;
 mod errors;
 mod generated;
 mod hardening;
+mod osc;
 mod output;
 mod sandbox;
 mod tls;

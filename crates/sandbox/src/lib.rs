@@ -5,7 +5,9 @@
 //!   `/v3` routes); `context`: authentication and Glance's policies;
 //! * `images`, `tags`, `listing`: the endpoints (`listing` is `GET /v2/images`
 //!   with Glance's filters, operators and pagination);
-//! * `data`: image data upload and download (`/v2/images/{id}/file`);
+//! * `data`: image data: the bounded store (memory, or files beside
+//!   `--state`), checksums, and the streamed `/v2/images/{id}/file`;
+//! * `actions`: deactivate/reactivate;
 //! * `patch`: the PATCH deserializer and all-or-nothing application;
 //! * `schema` (+ `schema-image.json`): the image schema and its validator;
 //! * `image`: the image record, its JSON form and the seed images;
@@ -33,6 +35,7 @@
 //! Every other list filter, operator, sort and marker answer is Glance's:
 //! see `listing` and the conformance suite.
 
+mod actions;
 pub mod aksk;
 mod context;
 mod data;
@@ -68,7 +71,13 @@ pub struct Options {
     pub token: Option<String>,
     /// Append one JSON line per request received to this file.
     pub journal: Option<PathBuf>,
+    /// Most image data held, in bytes, over all images (in memory, or in
+    /// files beside `state`); an upload past it is answered 413.
+    pub max_image_size: u64,
 }
+
+/// Default of [`Options::max_image_size`]: 512 MiB.
+pub const DEFAULT_MAX_IMAGE_SIZE: u64 = data::DEFAULT_MAX_IMAGE_SIZE;
 
 impl Default for Options {
     fn default() -> Self {
@@ -78,6 +87,7 @@ impl Default for Options {
             state: None,
             token: None,
             journal: None,
+            max_image_size: DEFAULT_MAX_IMAGE_SIZE,
         }
     }
 }

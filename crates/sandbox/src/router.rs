@@ -1,5 +1,9 @@
 //! Routing: version negotiation, authentication, and the table that maps each `(method, path)` to its endpoint module (images, tags, listing, schemas).
 //!
+//! Image data (`/v2/images/{id}/file`, any method) never gets here: the
+//! server streams it through `data` (`server::serve_file`), which
+//! authenticates with `context::authenticate` like the routes below.
+//!
 //! To add a service (for example the Keystone v3 emulation under `/v3`), add
 //! an arm to `route_public` for its prefix (those routes do their own auth,
 //! as `POST /v3/auth/tokens` must work without a token) or to `route_v2`
@@ -10,7 +14,7 @@ use serde_json::{json, Value};
 use crate::context::{self, Ctx};
 use crate::http::{ApiError, Request, Response};
 use crate::state::State;
-use crate::{data, images, listing, schema, tags};
+use crate::{images, listing, schema, tags};
 
 /// Newest Images API minor version the sandbox claims (Glance 33: v2.18).
 pub const CURRENT_MINOR: u32 = 18;
@@ -73,6 +77,12 @@ fn dispatch(state: &mut State, req: &Request) -> Response {
     let base = base_url(state, req);
     let path = percent_decode(req.raw_path());
     let segs: Vec<&str> = path.split('/').skip(1).collect();
+    if req.body_too_large {
+        // The server read only the start of the body (its own limit; a
+        // Glance behind a proxy answers such bodies 413 too).
+        return ApiError::explained(413, "The request body is larger than the sandbox reads.")
+            .render(req);
+    }
     if let Some(result) = route_public(state, req, &segs) {
         return result.unwrap_or_else(|e| e.render(req));
     }
@@ -172,15 +182,10 @@ fn route_v2(
                 && matches!(*action, "deactivate" | "reactivate") =>
         {
             match m {
-                "POST" => images::image_action(state, ctx, id, action),
+                "POST" => crate::actions::image_action(state, ctx, id, action),
                 _ => Err(method_not_allowed("POST")),
             }
         }
-        [images, id, file] if *images == "images" && *file == "file" && nonempty(id) => match m {
-            "GET" => data::download(state, ctx, id),
-            "PUT" => data::upload(state, req, ctx, id),
-            _ => Err(method_not_allowed("GET, PUT")),
-        },
         ["schemas", "image"] => match m {
             "GET" => Ok(Response::json(200, schema::image_schema(), true)),
             _ => Err(method_not_allowed("GET")),
