@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::http::{self, ApiError, Request, Response};
 use super::image::{dedup_tags, Image, DEFAULT_PROJECT, STORE_ID};
+use super::keystone;
 use super::patch;
 use super::pyfmt;
 use super::schema;
@@ -178,11 +179,24 @@ pub fn handle(state: &mut State, req: &Request) -> Response {
 
 fn dispatch(state: &mut State, req: &Request) -> Response {
     let base = base_url(state, req);
-    if let Some(token) = &state.token {
-        if req.get_header("X-Auth-Token") != Some(token.as_str()) {
-            return http::unauthorized(&base);
-        }
+    // Keystone v3 (`/v3...`) authenticates by itself; then keystonemiddleware
+    // (`--require-auth`), else the static `--token` check.
+    if let Some(resp) = keystone::route(state, req, &base) {
+        return resp;
     }
+    let authed = match keystone::guard_image_api(state, req, &base) {
+        Some(Ok(authed)) => authed,
+        Some(Err(resp)) => return resp,
+        None => {
+            if let Some(token) = &state.token {
+                if req.get_header("X-Auth-Token") != Some(token.as_str()) {
+                    return http::unauthorized(&base);
+                }
+            }
+            std::borrow::Cow::Borrowed(req)
+        }
+    };
+    let req: &Request = &authed;
     if req.method == "OPTIONS" {
         return Response::empty(200);
     }

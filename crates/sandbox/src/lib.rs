@@ -26,15 +26,18 @@
 mod api;
 mod http;
 mod image;
+mod keystone;
 mod patch;
 mod pyfmt;
 mod schema;
 mod server;
 mod state;
+mod users;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How to run the sandbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +53,14 @@ pub struct Options {
     pub token: Option<String>,
     /// Append one JSON line per request received to this file.
     pub journal: Option<PathBuf>,
+    /// Lifetime of the tokens its Keystone v3 issues (`--token-ttl SECONDS`).
+    pub token_ttl: Duration,
+    /// Keystone users file, TOML or `.json` (`--users FILE`); `None`: the
+    /// user `demo` / `demopass` in project `demo`, domain `Default`.
+    pub users: Option<PathBuf>,
+    /// The image API answers 401 unless `X-Auth-Token` is a valid token of
+    /// its Keystone (or the static `token`) (`--require-auth`).
+    pub require_auth: bool,
 }
 
 impl Default for Options {
@@ -60,6 +71,9 @@ impl Default for Options {
             state: None,
             token: None,
             journal: None,
+            token_ttl: keystone::DEFAULT_TOKEN_TTL,
+            users: None,
+            require_auth: false,
         }
     }
 }

@@ -16,6 +16,7 @@ use super::http::{Request, Response};
 use super::image;
 use super::state::{self, State};
 use super::Options;
+use super::{keystone, users};
 
 /// Worker threads pulling requests from the shared server.
 pub const WORKERS: usize = 4;
@@ -108,7 +109,12 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| anyhow!("cannot serve on {addr}: {e}"))?;
     let image_count = images.len();
-    let state = State::new(images, &endpoint, opts.token.clone());
+    let mut state = State::new(images, &endpoint, opts.token.clone());
+    let users = match &opts.users {
+        Some(path) => users::load(path)?,
+        None => users::Directory::default(),
+    };
+    state.keystone = keystone::Keystone::new(users, opts.token_ttl, opts.require_auth);
     Ok(Running {
         server: Arc::new(server),
         shared: Arc::new(Shared {
@@ -189,10 +195,12 @@ pub fn journal_line(req: &Request, status: u16) -> String {
             .map_or(Value::Null, |q| Value::String(q.to_string())),
     );
     m.insert("headers".into(), Value::Object(headers));
-    m.insert(
-        "body".into(),
-        Value::String(String::from_utf8_lossy(&req.body).into_owned()),
-    );
+    let body = if keystone::is_identity_path(req.raw_path()) {
+        keystone::redact_body(&req.body)
+    } else {
+        String::from_utf8_lossy(&req.body).into_owned()
+    };
+    m.insert("body".into(), Value::String(body));
     m.insert("status".into(), Value::from(status));
     Value::Object(m).to_string()
 }
@@ -271,6 +279,7 @@ mod tests {
             state: Some(state_path.clone()),
             token: Some("tok".into()),
             journal: Some(journal_path.clone()),
+            ..Options::default()
         };
         let running = start(&opts).unwrap();
         let addr = running.addr;
