@@ -11,6 +11,7 @@ mod conformance;
 mod errors;
 mod generated;
 mod hardening;
+mod keystone_conformance;
 mod output;
 mod sandbox;
 mod tls;

@@ -1232,7 +1232,7 @@ mod tests {
                 json!({"id": DEMO_APP_CRED_ID, "name": DEMO_APP_CRED_NAME, "restricted": true})
             );
             assert_eq!(
-                t.as_object().unwrap().keys().last().unwrap(),
+                t.as_object().unwrap().keys().next_back().unwrap(),
                 "application_credential"
             );
         }

@@ -7,6 +7,8 @@
 //! * `image`: the image record, its JSON form and the seed images;
 //! * `http`: socket-free request/response types and webob-style errors;
 //! * `pyfmt`: Python-compatible repr/json/pprint so messages match Glance;
+//! * `keystone`: the Keystone v3 emulation (`/v3`) and `--require-auth`;
+//! * `users`: its users, projects and application credentials (`--users`);
 //! * `state`: the shared state and the atomic `--state` file;
 //! * `server`: tiny_http workers, the journal, persistence.
 //!
@@ -123,9 +125,20 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             running.addr
         ));
     }
-    note(match &opts.token {
-        Some(_) => "requests must send X-Auth-Token equal to the --token value",
-        None => "any X-Auth-Token (or none) is accepted",
+    let identities = match &opts.users {
+        Some(path) => format!("users from {}", path.display()),
+        None => "user demo, domain Default, project demo".to_string(),
+    };
+    note(&format!(
+        "Keystone v3 at {}/v3 ({identities}; tokens last {} s)",
+        running.endpoint,
+        opts.token_ttl.as_secs()
+    ));
+    note(match (&opts.token, opts.require_auth) {
+        (Some(_), true) => "image requests must send a token of its Keystone, or the --token value, as X-Auth-Token",
+        (None, true) => "image requests must send a token of its Keystone as X-Auth-Token",
+        (Some(_), false) => "requests must send X-Auth-Token equal to the --token value",
+        (None, false) => "any X-Auth-Token (or none) is accepted",
     });
     if let Some(journal) = &opts.journal {
         note(&format!("journal of requests in {}", journal.display()));
