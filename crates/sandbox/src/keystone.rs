@@ -1057,6 +1057,10 @@ mod tests {
             assert_eq!(v["version"]["id"], "v3.14");
             assert_eq!(v["version"]["links"][0]["href"], "http://h:1/v3/");
         }
+        let r = handle(&mut s, &Request::new("HEAD", "/v3"));
+        assert_eq!((r.status, r.body.len()), (200, 0));
+        let r = handle(&mut s, &Request::new("OPTIONS", "/v3/auth/tokens"));
+        assert_eq!((r.status, r.get_header("Allow")), (200, Some(TOKENS_ALLOW)));
         let r = handle(&mut s, &Request::new("POST", "/v3"));
         assert_eq!(
             (r.status, r.get_header("Allow")),

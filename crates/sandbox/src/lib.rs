@@ -99,15 +99,10 @@ fn shell_word(s: &str) -> String {
 /// line), and status on stderr.
 pub fn run(opts: Options) -> anyhow::Result<()> {
     let running = server::start(&opts)?;
-    let token = opts.token.as_deref().unwrap_or("sandbox");
     // One write, so a reader sees both lines together; and a stdout closed
     // after reading the first line (as test harnesses do) must not stop
     // the server, so write errors are ignored.
-    let exports = format!(
-        "export IMS_PATCH_ENDPOINT={}\nexport IMS_PATCH_TOKEN={}\n",
-        running.endpoint,
-        shell_word(token)
-    );
+    let exports = exports(&running.endpoint, &opts);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(exports.as_bytes()).and_then(|()| out.flush());
     drop(out);
@@ -146,6 +141,22 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     running.serve(server::WORKERS)
 }
 
+/// The `export` lines printed on start. With `require_auth` and no static
+/// token, no `IMS_PATCH_TOKEN` line: any made-up token would be refused, a
+/// client must log in at `{endpoint}/v3`.
+fn exports(endpoint: &str, opts: &Options) -> String {
+    let mut out = format!("export IMS_PATCH_ENDPOINT={endpoint}\n");
+    let token = match (&opts.token, opts.require_auth) {
+        (Some(t), _) => Some(t.as_str()),
+        (None, false) => Some("sandbox"),
+        (None, true) => None,
+    };
+    if let Some(t) = token {
+        out.push_str(&format!("export IMS_PATCH_TOKEN={}\n", shell_word(t)));
+    }
+    out
+}
+
 /// A status line on stderr; a closed stderr is not an error worth dying for.
 fn note(text: &str) {
     let _ = writeln!(std::io::stderr(), "ims-patch sandbox: {text}");
@@ -154,6 +165,22 @@ fn note(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_lines() {
+        let mut o = Options::default();
+        assert_eq!(
+            exports("http://h:1", &o),
+            "export IMS_PATCH_ENDPOINT=http://h:1\nexport IMS_PATCH_TOKEN=sandbox\n"
+        );
+        o.require_auth = true;
+        assert_eq!(
+            exports("http://h:1", &o),
+            "export IMS_PATCH_ENDPOINT=http://h:1\n"
+        );
+        o.token = Some("a b".into());
+        assert!(exports("http://h:1", &o).ends_with("export IMS_PATCH_TOKEN='a b'\n"));
+    }
 
     #[test]
     fn shell_words() {
