@@ -637,10 +637,10 @@ fn shapes_keep_keys_and_types_only() {
     );
 }
 
-/// The real binary's sandbox answers a login and takes the token on the
-/// image API (no real Keystone needed).
+/// The real binary's sandbox answers a login, and validates the token it
+/// issued (no real Keystone needed).
 #[test]
-fn sandbox_logs_in_and_takes_its_token() {
+fn sandbox_logs_in_and_validates_its_token() {
     let sb = Sandbox::start();
     let server = sandbox_server(&sb);
     let (seen, headers, body) = server.send(&post(PASSWORD_SCOPED));

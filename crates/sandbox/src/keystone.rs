@@ -1458,6 +1458,31 @@ mod tests {
             r.body_text(),
             format!("{{\"message\": \"{GLANCE_401}<br /><br />\\n\\n\\n\", \"code\": \"401 Unauthorized\", \"title\": \"Unauthorized\"}}")
         );
+        // Without Accept: text/plain; with */*: HTML (both as measured on a
+        // keystonemiddleware-protected Glance 33).
+        let plain = handle(&mut s, &Request::new("GET", "/v2/images"));
+        assert_eq!(
+            plain.get_header("Content-Type"),
+            Some("text/plain; charset=UTF-8")
+        );
+        assert_eq!(
+            plain.body_text(),
+            format!("401 Unauthorized\n\n{GLANCE_401}\n\n   ")
+        );
+        let html = handle(
+            &mut s,
+            &Request::new("GET", "/v2/images")
+                .header("Accept", "*/*")
+                .header("X-Auth-Token", "garbage"),
+        );
+        assert_eq!(
+            html.get_header("Content-Type"),
+            Some("text/html; charset=UTF-8")
+        );
+        assert_eq!(
+            html.body_text(),
+            format!("<html>\n <head>\n  <title>401 Unauthorized</title>\n </head>\n <body>\n  <h1>401 Unauthorized</h1>\n  {GLANCE_401}<br /><br />\n\n\n\n </body>\n</html>")
+        );
         assert_eq!(get(&mut s, Some("garbage")).status, 401);
         assert_eq!(
             get(&mut s, Some("static")).status,
