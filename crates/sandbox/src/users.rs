@@ -1,6 +1,7 @@
 //! The sandbox's identities for its Keystone v3 emulation: users with their domain, password, projects, roles and application credentials; the default `demo` user and the `--users` file (TOML, or JSON when the name ends in `.json`).
 
 use std::collections::HashSet;
+use std::fmt;
 use std::path::Path;
 
 use anyhow::anyhow;
@@ -25,7 +26,8 @@ pub struct Project {
 }
 
 /// An application credential: always scoped to one project of its user.
-#[derive(Debug, Clone, PartialEq)]
+/// (Its `Debug` leaves out the secret.)
+#[derive(Clone, PartialEq)]
 pub struct AppCred {
     pub id: String,
     pub name: String,
@@ -35,7 +37,8 @@ pub struct AppCred {
     pub roles: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// (Its `Debug` leaves out the password.)
+#[derive(Clone, PartialEq)]
 pub struct User {
     pub id: String,
     pub name: String,
@@ -45,6 +48,32 @@ pub struct User {
     pub default_project_id: Option<String>,
     pub projects: Vec<Project>,
     pub app_creds: Vec<AppCred>,
+}
+
+impl fmt::Debug for AppCred {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppCred")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("secret", &"<redacted>")
+            .field("project_id", &self.project_id)
+            .field("roles", &self.roles)
+            .finish()
+    }
+}
+
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .field("domain", &self.domain)
+            .field("default_project_id", &self.default_project_id)
+            .field("projects", &self.projects)
+            .field("app_creds", &self.app_creds)
+            .finish()
+    }
 }
 
 impl User {
@@ -416,6 +445,14 @@ project = "alpha"
         assert_eq!(u.app_creds[0].roles, ["admin"]);
         // Same text, same ids.
         assert_eq!(parse(text, false).unwrap(), d);
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let text = format!("{:?}", Directory::default());
+        assert!(!text.contains("demopass"), "{text}");
+        assert!(!text.contains(DEMO_APP_CRED_SECRET), "{text}");
+        assert!(text.contains("demo-app-cred"), "{text}");
     }
 
     #[test]
