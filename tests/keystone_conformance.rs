@@ -510,6 +510,14 @@ fn sandbox_keystone_answers_like_keystone_30() {
         },
         &mut cases,
     );
+    same(
+        "POST ?nocatalog",
+        &|| Call {
+            path: "/v3/auth/tokens?nocatalog",
+            ..post(PASSWORD_SCOPED)
+        },
+        &mut cases,
+    );
     for (name, body) in login_cases() {
         same(name, &|| post(&body), &mut cases);
     }

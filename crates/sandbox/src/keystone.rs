@@ -800,7 +800,7 @@ fn issue_token(ks: &mut Keystone, req: &Request, base: &str) -> Step<Response> {
         expires_at,
         revoked: false,
     };
-    let body = token_body(ks, &token, base, true);
+    let body = token_body(ks, &token, base, !nocatalog(req));
     let value = ks.store(token);
     Ok(ok_json(201, &body).with_header("X-Subject-Token", &value))
 }
@@ -837,21 +837,26 @@ fn subject(ks: &Keystone, req: &Request, base: &str, action: &str) -> Step<Strin
     Ok(value.to_string())
 }
 
+/// `?nocatalog` (with any value, even `=0`, as Keystone reads it) drops the
+/// catalog from a token body.
+fn nocatalog(req: &Request) -> bool {
+    req.raw_query().is_some_and(|q| {
+        q.split('&')
+            .any(|p| p.split('=').next() == Some("nocatalog"))
+    })
+}
+
 /// `GET`/`HEAD /v3/auth/tokens` (`?nocatalog` drops the catalog).
 fn validate(ks: &Keystone, req: &Request, base: &str) -> Response {
     let value = match subject(ks, req, base, "identity:validate_token") {
         Ok(v) => v,
         Err(resp) => return resp,
     };
-    let nocatalog = req.raw_query().is_some_and(|q| {
-        q.split('&')
-            .any(|p| p.split('=').next() == Some("nocatalog"))
-    });
     let Some(t) = ks.tokens.get(&value) else {
         return error(404, "Failed to validate token", base);
     };
-    let mut resp =
-        ok_json(200, &token_body(ks, t, base, !nocatalog)).with_header("X-Subject-Token", &value);
+    let mut resp = ok_json(200, &token_body(ks, t, base, !nocatalog(req)))
+        .with_header("X-Subject-Token", &value);
     if req.method == "HEAD" {
         resp.body.clear();
     }
@@ -1196,6 +1201,15 @@ mod tests {
         // No scope: the default project.
         let r = post(&mut s, &password(demo("demopass"), None));
         assert_eq!(r.body_json()["token"]["project"]["name"], "demo");
+        // ?nocatalog, whatever its value.
+        for url in ["/v3/auth/tokens?nocatalog", "/v3/auth/tokens?nocatalog=0"] {
+            let req = Request::new("POST", url).body(password(demo("demopass"), None).to_string());
+            let t = handle(&mut s, &req).body_json()["token"].clone();
+            assert!(
+                t.get("catalog").is_none() && t.get("roles").is_some(),
+                "{t}"
+            );
+        }
     }
 
     #[test]
