@@ -684,3 +684,131 @@ fn sandbox_logs_in_and_validates_its_token() {
     assert!(!journal.contains("demopass"), "{journal}");
     assert!(journal.contains("<redacted>"), "{journal}");
 }
+
+/// The real `openstack` CLI (keystoneauth1 5.18.1), when
+/// `IMS_PATCH_OPENSTACK` names it (`tests/osc/setup.sh`).
+fn openstack_cli() -> Option<String> {
+    match std::env::var("IMS_PATCH_OPENSTACK") {
+        Ok(path) if !path.is_empty() => Some(path),
+        _ => {
+            eprintln!("skipped: IMS_PATCH_OPENSTACK is not set, so the openstack CLI did not log in to the sandbox (tests/osc/setup.sh prints it)");
+            None
+        }
+    }
+}
+
+/// Runs `openstack` (bounded by coreutils' `timeout`) with only the given
+/// environment; returns (success, stdout, stderr).
+fn run_openstack(cli: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .arg("120")
+        .arg(cli)
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The real openstack CLI logs in to the sandbox's Keystone through a
+/// clouds.yaml (password and application credential), takes the image
+/// endpoint of the region it is given from the catalog, and edits an image;
+/// a wrong password is its usual 401.
+#[test]
+fn openstack_cli_logs_in_to_the_sandbox() {
+    let Some(cli) = openstack_cli() else { return };
+    let sb = Sandbox::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = sb.endpoint.rsplit(':').next().unwrap();
+    let clouds = format!(
+        "clouds:\n  pw:\n    auth:\n      auth_url: {ep}/v3\n      username: demo\n      password: demopass\n      user_domain_name: Default\n      project_name: demo\n      project_domain_name: Default\n    region_name: RegionTwo\n  \
+         ac:\n    auth_type: v3applicationcredential\n    auth:\n      auth_url: {ep}/v3\n      application_credential_id: a9f1c2d3e4b5a6978812345678abcdef\n      application_credential_secret: demo-app-cred-secret\n    region_name: RegionOne\n  \
+         bad:\n    auth:\n      auth_url: {ep}/v3\n      username: demo\n      password: wrong\n      user_domain_name: Default\n      project_name: demo\n      project_domain_name: Default\n    region_name: RegionOne\n",
+        ep = sb.endpoint
+    );
+    let file = dir.path().join("clouds.yaml");
+    std::fs::write(&file, clouds).unwrap();
+    let home = dir.path().to_str().unwrap();
+    let file = file.to_str().unwrap();
+    let env = [("HOME", home), ("OS_CLIENT_CONFIG_FILE", file)];
+
+    let (ok, out, err) = run_openstack(
+        &cli,
+        &env,
+        &["--os-cloud", "pw", "image", "list", "-f", "json"],
+    );
+    assert!(ok, "{err}");
+    let names: Vec<String> = serde_json::from_str::<Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["Name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"debian-12".to_string()), "{names:?}");
+    let image_hosts = |sb: &Sandbox| -> Vec<String> {
+        sb.requests()
+            .iter()
+            .filter(|r| r["path"].as_str().unwrap().starts_with("/v2/"))
+            .map(|r| r["headers"]["host"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // RegionTwo's image endpoint is the sandbox as `localhost`.
+    let hosts = image_hosts(&sb);
+    assert!(
+        !hosts.is_empty() && hosts.iter().all(|h| *h == format!("localhost:{port}")),
+        "{hosts:?}"
+    );
+
+    let id = "5d8f2c4e-1f7a-4b9e-9c3d-2a6b8e4f0c11";
+    let (ok, _, err) = run_openstack(
+        &cli,
+        &env,
+        &[
+            "--os-cloud",
+            "ac",
+            "image",
+            "set",
+            "--name",
+            "renamed-by-openstack",
+            id,
+        ],
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = run_openstack(
+        &cli,
+        &env,
+        &[
+            "--os-cloud",
+            "ac",
+            "image",
+            "show",
+            id,
+            "-c",
+            "name",
+            "-f",
+            "value",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "renamed-by-openstack");
+
+    let (ok, _, err) = run_openstack(&cli, &env, &["--os-cloud", "bad", "token", "issue"]);
+    assert!(!ok);
+    assert!(
+        err.contains("The request you have made requires authentication. (HTTP 401)"),
+        "{err}"
+    );
+
+    let journal = serde_json::to_string(&sb.requests()).unwrap();
+    for secret in ["demopass", "demo-app-cred-secret"] {
+        assert!(!journal.contains(secret), "the journal holds {secret}");
+    }
+}
