@@ -484,6 +484,35 @@ project = "alpha"
     }
 
     #[test]
+    fn the_server_starts_with_the_users_file_and_settings() {
+        let dir = std::env::temp_dir().join(format!("ims-users-srv-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("users.json");
+        std::fs::write(
+            &path,
+            r#"{"users": [{"name": "zed", "password": "p", "projects": [{"name": "z"}]}]}"#,
+        )
+        .unwrap();
+        let opts = crate::Options {
+            port: 0,
+            users: Some(path.clone()),
+            token_ttl: std::time::Duration::from_secs(42),
+            require_auth: true,
+            ..crate::Options::default()
+        };
+        let running = crate::server::start(&opts).unwrap();
+        let state = running.shared.state.lock().unwrap();
+        assert_eq!(state.keystone.directory.users[0].name, "zed");
+        assert_eq!(state.keystone.ttl.as_secs(), 42);
+        assert!(state.keystone.require_auth);
+        drop(state);
+        std::fs::write(&path, "{").unwrap();
+        let err = crate::server::start(&opts).err().unwrap().to_string();
+        assert!(err.contains("users.json"), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn load_names_the_file_and_never_shows_a_password() {
         let dir = std::env::temp_dir().join(format!("ims-users-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
