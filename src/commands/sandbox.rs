@@ -13,6 +13,8 @@ pub fn run(args: &SandboxArgs, token: Option<String>) -> Result<()> {
         token,
         journal: args.journal.clone(),
         max_image_size: args.max_image_size,
+        // Keystone: token_ttl, users, require_auth (flags to come).
+        ..Default::default()
     };
     ims_patch_sandbox::run(options).map_err(|e| Error::runtime(format!("{e:#}")))
 }

@@ -1248,4 +1248,45 @@ mod tests {
             )
         );
     }
+
+    // The merge's seam: image data authenticates like every other route,
+    // so with --require-auth only a token of the Keystone emulation passes,
+    // and the caller is the token's project (demo), not the X-Roles header.
+    #[test]
+    fn require_auth_guards_the_data_with_keystone_tokens() {
+        let s = state();
+        let store = Store::new(1 << 20, None);
+        s.lock().unwrap().keystone.require_auth = true;
+        let login = Request::new("POST", "/v3/auth/tokens")
+            .header("Content-Type", "application/json")
+            .body(
+                r#"{"auth": {"identity": {"methods": ["password"], "password": {"user": {"name": "demo", "domain": {"name": "Default"}, "password": "demopass"}}}, "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}}"#,
+            );
+        let r = call(&s, &store, &login);
+        assert_eq!(r.status, 201, "{}", r.body_text());
+        let token = r.get_header("X-Subject-Token").unwrap().to_string();
+        let id = queued(&s, Some("raw"), Some("bare"));
+        let put_with = |tok: Option<&str>, roles: Option<&str>| {
+            let mut req = Request::new("PUT", &format!("/v2/images/{id}/file"))
+                .header("Content-Type", "application/octet-stream");
+            if let Some(t) = tok {
+                req = req.header("X-Auth-Token", t);
+            }
+            if let Some(r) = roles {
+                req = req.header("X-Roles", r);
+            }
+            upload(&s, &store, &req, &id, &mut &b"data"[..])
+        };
+        assert_eq!(put_with(None, None).status, 401);
+        assert_eq!(put_with(Some("made-up"), Some("admin")).status, 401);
+        assert_eq!(store.held(), 0);
+        // A reader's header cannot take away the token's member role.
+        assert_eq!(put_with(Some(&token), Some("reader")).status, 204);
+        let req = Request::new("GET", &format!("/v2/images/{id}/file"));
+        let r = download(&s.lock().unwrap(), &store, &req, &id).response;
+        assert_eq!(r.status, 401);
+        let req = req.header("X-Auth-Token", &token);
+        let d = download(&s.lock().unwrap(), &store, &req, &id);
+        assert_eq!(d.response.status, 200);
+    }
 }

@@ -4,7 +4,7 @@
 //! server streams it through `data` (`server::serve_file`), which
 //! authenticates with `context::authenticate` like the routes below.
 //!
-//! To add a service (for example the Keystone v3 emulation under `/v3`), add
+//! To add a service (as the Keystone v3 emulation under `/v3`), add
 //! an arm to `route_public` for its prefix (those routes do their own auth,
 //! as `POST /v3/auth/tokens` must work without a token) or to `route_v2`
 //! for Glance routes that need an authenticated `Ctx`.
@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::context::{self, Ctx};
 use crate::http::{ApiError, Request, Response};
 use crate::state::State;
-use crate::{images, listing, schema, tags};
+use crate::{images, keystone, listing, schema, tags};
 
 /// Newest Images API minor version the sandbox claims (Glance 33: v2.18).
 pub const CURRENT_MINOR: u32 = 18;
@@ -83,7 +83,7 @@ fn dispatch(state: &mut State, req: &Request) -> Response {
         return ApiError::explained(413, "The request body is larger than the sandbox reads.")
             .render(req);
     }
-    if let Some(result) = route_public(state, req, &segs) {
+    if let Some(result) = route_public(state, req, &base, &segs) {
         return result.unwrap_or_else(|e| e.render(req));
     }
     let ctx = match context::authenticate(state, req, &base) {
@@ -96,15 +96,18 @@ fn dispatch(state: &mut State, req: &Request) -> Response {
     route_glance(state, req, &ctx, &base, &segs).unwrap_or_else(|e| e.render(req))
 }
 
-/// Routes that authenticate by themselves (none yet: the Keystone v3
-/// emulation goes here, as `["v3", rest @ ..] => Some(keystone::route(state,
-/// req, rest))`). `None`: not one of them.
+/// Routes that authenticate by themselves: the Keystone v3 emulation
+/// (`/v3` and below; a login needs no token). `None`: not one of them.
 fn route_public(
-    _state: &mut State,
-    _req: &Request,
-    _segs: &[&str],
+    state: &mut State,
+    req: &Request,
+    base: &str,
+    segs: &[&str],
 ) -> Option<Result<Response, ApiError>> {
-    None
+    match segs {
+        ["v3", ..] => keystone::route(state, req, base).map(Ok),
+        _ => None,
+    }
 }
 
 fn is_v2_version(seg: &str) -> bool {

@@ -18,6 +18,7 @@ use super::image;
 use super::router;
 use super::state::{self, State};
 use super::Options;
+use super::{keystone, users};
 
 /// Worker threads pulling requests from the shared server.
 pub const WORKERS: usize = 4;
@@ -133,7 +134,12 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
     let image_count = images.len();
     let store = data::Store::new(opts.max_image_size, opts.state.as_deref());
     store.load(&images);
-    let state = State::new(images, &endpoint, opts.token.clone());
+    let mut state = State::new(images, &endpoint, opts.token.clone());
+    let users = match &opts.users {
+        Some(path) => users::load(path)?,
+        None => users::Directory::default(),
+    };
+    state.keystone = keystone::Keystone::new(users, opts.token_ttl, opts.require_auth);
     Ok(Running {
         server: Arc::new(server),
         shared: Arc::new(Shared {
@@ -283,7 +289,7 @@ pub fn redact_body(body: &[u8]) -> String {
                 for (k, child) in m.iter_mut() {
                     let secret =
                         matches!(k.as_str(), "password" | "secret") || (in_token && k == "id");
-                    if secret && child.is_string() {
+                    if secret && !child.is_object() && !child.is_array() {
                         *child = Value::String(REDACTED.to_string());
                     } else {
                         walk(child, k == "token");
@@ -296,7 +302,7 @@ pub fn redact_body(body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(body).into_owned();
     match serde_json::from_str::<Value>(&text) {
-        Ok(mut v) if v.is_object() => {
+        Ok(mut v) if v.is_object() || v.is_array() => {
             let before = v.clone();
             walk(&mut v, false);
             if v == before {
@@ -339,6 +345,13 @@ pub fn journal_line(req: &Request, status: u16, data_len: Option<u64>) -> String
         // Image data: its size, not megabytes of bytes as text.
         let len = data_len.unwrap_or(req.body.len() as u64);
         format!("<{len} bytes of image data>")
+    } else if keystone::is_identity_path(req.raw_path())
+        && !req.body.is_empty()
+        && serde_json::from_slice::<Value>(&req.body).is_err()
+    {
+        // An identity body that is not JSON may hold anything (a
+        // password in a form): not recorded.
+        format!("<redacted: {} bytes, not JSON>", req.body.len())
     } else {
         redact_body(&req.body)
     };
@@ -528,7 +541,7 @@ mod tests {
             state: Some(state_path.clone()),
             token: Some("tok".into()),
             journal: Some(journal_path.clone()),
-            max_image_size: crate::DEFAULT_MAX_IMAGE_SIZE,
+            ..Options::default()
         };
         let running = start(&opts).unwrap();
         let addr = running.addr;
@@ -764,6 +777,36 @@ mod tests {
         assert_eq!(redact_body(patch.as_bytes()), patch);
         let create = r#"{"name": "a",  "id": "b"}"#;
         assert_eq!(redact_body(create.as_bytes()), create);
+    }
+
+    // From the Keystone emulation's branch: every secret of every login
+    // method, in the one redaction the journal uses.
+    #[test]
+    fn journal_bodies_hide_every_secret() {
+        let body = serde_json::json!({"auth": {"identity": {"methods": ["password", "token", "application_credential"],
+            "password": {"user": {"name": "demo", "password": "hunter2"}},
+            "token": {"id": "gAAAAABsecret"},
+            "application_credential": {"id": "acid", "secret": "s3cr3t"}}}});
+        let text = redact_body(body.to_string().as_bytes());
+        for secret in ["hunter2", "gAAAAABsecret", "s3cr3t"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(
+            text.contains("\"acid\""),
+            "ids that are not secrets stay: {text}"
+        );
+        assert!(text.contains("\"demo\""), "{text}");
+        // A secret that is not a string is hidden too.
+        assert!(!redact_body(br#"{"password": 12345}"#).contains("12345"));
+        // An identity body that is not JSON is not recorded at all.
+        let login = Request::new("POST", "/v3/auth/tokens").body("password=hunter2");
+        let line: Value = serde_json::from_str(&journal_line(&login, 400, None)).unwrap();
+        assert_eq!(line["body"], "<redacted: 16 bytes, not JSON>");
+        let empty = Request::new("GET", "/v3");
+        let line: Value = serde_json::from_str(&journal_line(&empty, 200, None)).unwrap();
+        assert_eq!(line["body"], "");
+        assert!(keystone::is_identity_path("/v3/auth/tokens"));
+        assert!(!keystone::is_identity_path("/v2/images"));
     }
 
     /// Reads one HTTP/1.1 response with a Content-Length from `s`.

@@ -24,6 +24,8 @@ pub struct State {
     pub dirty: bool,
     /// Fixed clock for tests.
     pub fixed_now: Option<String>,
+    /// The Keystone v3 emulation (users, issued tokens, `--require-auth`).
+    pub keystone: super::keystone::Keystone,
 }
 
 impl State {
@@ -34,6 +36,7 @@ impl State {
             base_url: base_url.to_string(),
             dirty: false,
             fixed_now: None,
+            keystone: Default::default(),
         }
     }
 
