@@ -1640,6 +1640,7 @@ fn data_cases() -> Vec<DataCase> {
             vec![
                 ds("DELETE", "/v2/images/{id}/file", 405),
                 ds("HEAD", "/v2/images/{id}/file", 405),
+                ds("OPTIONS", "/v2/images/{id}/file", 200),
             ],
         ),
     ]

@@ -941,7 +941,8 @@ pub fn guard_image_api<'r>(
     // An unscoped token passes keystonemiddleware but has no project and no
     // roles: Glance 33 then shows no image (404) and refuses to list them
     // (measured; the create refusal follows from the empty roles).
-    // (After the api.rs split this check belongs with the policies.)
+    // Kept here, not in `listing`: only a token can be unscoped (the
+    // header-based caller of the noauth Glance always has a project).
     if project.is_none() && req.method == "GET" && is_image_list(req.raw_path()) {
         let resp =
             ApiError::explained(403, "You are not authorized to complete get_images action.")

@@ -228,6 +228,17 @@ mod tests {
     use crate::testutil::*;
 
     #[test]
+    fn a_body_the_server_did_not_read_whole_is_413() {
+        let mut s = state();
+        let mut req = Request::new("POST", "/v2/images").header("Accept", "application/json");
+        req.body_too_large = true;
+        let r = handle(&mut s, &req);
+        assert_eq!(r.status, 413);
+        assert!(message(&r).contains("larger than the sandbox reads"));
+        assert_eq!(s.images.len(), State::seeded("").images.len());
+    }
+
+    #[test]
     fn routing_and_methods() {
         let mut s = state();
         for m in ["PUT", "HEAD"] {
