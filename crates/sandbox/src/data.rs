@@ -195,9 +195,13 @@ impl Store {
     }
 
     /// Bytes held now (stored and in flight).
-    #[cfg(test)]
     pub fn held(&self) -> u64 {
         self.held.load(Ordering::SeqCst)
+    }
+
+    /// The most bytes it holds (`--max-image-size`).
+    pub fn cap(&self) -> u64 {
+        self.cap
     }
 
     /// Reads an upload to its end, hashing it and keeping it (in memory or
@@ -1298,5 +1302,25 @@ mod tests {
         let req = req.header("X-Auth-Token", &token);
         let d = download(&s.lock().unwrap(), &store, &req, &id);
         assert_eq!(d.response.status, 200);
+    }
+
+    // Restarted with a smaller --max-image-size than the data on disk: the
+    // data is still served, every upload is refused, and the server can tell.
+    #[test]
+    fn data_on_disk_over_a_smaller_cap_refuses_uploads() {
+        let dir = std::env::temp_dir().join(format!("ims-data-cap-{}", uuid::Uuid::new_v4()));
+        fs::create_dir_all(&dir).unwrap();
+        let state_file = dir.join("state.json");
+        let s = state();
+        let store = Store::new(100, Some(&state_file));
+        let id = queued(&s, Some("raw"), Some("bare"));
+        assert_eq!(put(&s, &store, &id, OCT, b"0123456789").status, 204);
+        let small = Store::new(4, Some(&state_file));
+        small.load(&s.lock().unwrap().images);
+        assert!(small.held() > small.cap());
+        assert_eq!(get(&s, &small, &id, None).1, b"0123456789");
+        let other = queued(&s, Some("raw"), Some("bare"));
+        assert_eq!(put(&s, &small, &other, OCT, b"x").status, 413);
+        fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -134,6 +134,15 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
     let image_count = images.len();
     let store = data::Store::new(opts.max_image_size, opts.state.as_deref());
     store.load(&images);
+    if store.held() > store.cap() {
+        // Main's first data module refused to start here; starting is more
+        // useful (metadata and downloads work), but say why uploads fail.
+        super::note(&format!(
+            "warning: the image data kept beside the state ({} bytes) is over --max-image-size ({} bytes), so every upload will be refused (413); raise --max-image-size or delete some images",
+            store.held(),
+            store.cap()
+        ));
+    }
     let mut state = State::new(images, &endpoint, opts.token.clone());
     let users = match &opts.users {
         Some(path) => users::load(path)?,
