@@ -23,6 +23,9 @@ fn options(args: &SandboxArgs, token: Option<String>) -> ims_patch_sandbox::Opti
         state: args.state.clone(),
         token,
         journal: args.journal.clone(),
+        max_image_size: args.max_image_size,
+        // Keystone: token_ttl, users, require_auth (flags to come).
+        ..Default::default()
     }
 }
 
