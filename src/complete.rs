@@ -3,7 +3,7 @@
 //! attributes of the image typed on the line (and, where an attribute is
 //! set, the base and editable IMS attributes). Answers are cached for
 //! [`CACHE_TTL`] in `<user cache dir>/ims-patch/complete/`
-//! (`IMS_PATCH_CACHE_DIR` overrides the directory); every lookup gives up
+//! (`IMS_PATCH_CACHE_DIR` replaces `<user cache dir>`); every lookup gives up
 //! after [`TIME_LIMIT`], so a slow or unreachable service never blocks the
 //! shell; nothing is asked when no credential is configured.
 //!
@@ -29,7 +29,7 @@ pub const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Images asked for per page, and the pages read at most.
 pub const PAGE_SIZE: usize = 200;
 pub const PAGES: usize = 2;
-/// The variable that moves the cache directory.
+/// The variable that replaces the user cache directory.
 pub const CACHE_DIR_VAR: &str = "IMS_PATCH_CACHE_DIR";
 
 /// The IMS attributes that can be edited, with what they mean. From the
@@ -235,13 +235,15 @@ fn client(matches: &ArgMatches) -> Option<Client> {
     Client::new(connection).ok()
 }
 
-/// The cache directory: `IMS_PATCH_CACHE_DIR`, or the user cache dir's.
+/// The cache directory: `ims-patch/complete` below `IMS_PATCH_CACHE_DIR`
+/// or the user cache directory (the token cache is `ims-patch/tokens`
+/// beside it).
 fn cache_dir() -> Option<PathBuf> {
     std::env::var_os(CACHE_DIR_VAR)
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|d| d.join("ims-patch")))
-        .map(|d| d.join("complete"))
+        .or_else(dirs::cache_dir)
+        .map(|root| root.join("ims-patch").join("complete"))
 }
 
 /// The cache file of one question to one service as one credential.

@@ -183,7 +183,7 @@ fn answers_are_cached_for_a_minute() {
     let got = bash(home.path(), &service(&sb), &lines);
     assert_eq!(got, ["ims_test", "ims_test"]);
     assert_eq!(list_requests(&sb), 1, "{:?}", sb.request_lines());
-    let files: Vec<_> = std::fs::read_dir(home.path().join("cache/complete"))
+    let files: Vec<_> = std::fs::read_dir(home.path().join("cache/ims-patch/complete"))
         .unwrap()
         .collect();
     assert_eq!(files.len(), 1);
