@@ -118,7 +118,7 @@ impl Transport {
         };
         let id = answered
             .request_id()
-            .map(|id| format!(", {id}"))
+            .map(|id| format!(", {}", crate::sanitize::escape(id)))
             .unwrap_or_default();
         log::info!(
             "< {} ({} ms{id})",
