@@ -23,9 +23,7 @@ impl Endpoint {
             return Err("it has no host".into());
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(
-                "it must not hold a user name or password; use a token".into(),
-            );
+            return Err("it must not hold a user name or password; use a token".into());
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err("it must not have a query or fragment".into());
@@ -134,7 +132,10 @@ mod tests {
                 "https://alice:pw@glance.example:9292/v2",
                 "https://glance.example:9292/v2",
             ),
-            ("https://alice@glance.example/v2", "https://glance.example/v2"),
+            (
+                "https://alice@glance.example/v2",
+                "https://glance.example/v2",
+            ),
             (
                 "https://glance.example:9292/v2?sig=s3cret#frag",
                 "https://glance.example:9292/v2",

@@ -134,11 +134,9 @@ pub fn run(setting: &str, source: &dyn Display, command: &str, limits: Limits) -
         if let Some(line) = last_line(&stderr, command) {
             err = err.hint(format!("its error output ends with: {line}"));
         }
-        return Err(
-            err.hint(format!(
-                "run the command by hand to see why; its standard output must be the {printed}"
-            ))
-        );
+        return Err(err.hint(format!(
+            "run the command by hand to see why; its standard output must be the {printed}"
+        )));
     }
     let text = String::from_utf8(stdout).map_err(|_| {
         Error::config(format!(

@@ -248,7 +248,10 @@ mod tests {
     fn table_cells_and_keys_are_escaped() {
         let image = json!({"evil\u{1b}[2J": "a\u{1b}]0;t\u{7}b\rc\u{202e}d", "n": ["\u{9b}"]});
         let text = table(&image, false, false).to_string();
-        assert!(!text.chars().any(|c| sanitize::is_unsafe(c) && c != '\n'), "{text:?}");
+        assert!(
+            !text.chars().any(|c| sanitize::is_unsafe(c) && c != '\n'),
+            "{text:?}"
+        );
         assert!(text.contains("evil\\u001b[2J"), "{text}");
         assert!(text.contains("a\\u001b]0;t\\u0007b\\rc\\u202ed"), "{text}");
     }
@@ -261,7 +264,10 @@ mod tests {
             "{\n  \"ratio\": 1.10,\n  \"big\": 123456789012345678901234567890,\n  \"dup\": 1,\n  \"dup\": 2,\n  \"e\": 1E+2,\n  \"s\": \"a\\\"b\\\\\",\n  \"u\": \"\\u00e9\",\n  \"x\": {},\n  \"y\": [],\n  \"z\": [\n    {\n      \"a\": null\n    }\n  ]\n}"
         );
         // Raw bidi and C1 characters in a string become escapes.
-        assert_eq!(reindent("[\"a\u{202e}\u{9b}\"]"), "[\n  \"a\\u202e\\u009b\"\n]");
+        assert_eq!(
+            reindent("[\"a\u{202e}\u{9b}\"]"),
+            "[\n  \"a\\u202e\\u009b\"\n]"
+        );
     }
 
     #[test]

@@ -359,7 +359,11 @@ fn unknown_and_ambiguous_names() {
         "{}",
         run.stderr
     );
-    assert_eq!(sb.request_lines(), ["GET /v2/images?name=eq%3Atwin"], "no PATCH");
+    assert_eq!(
+        sb.request_lines(),
+        ["GET /v2/images?name=eq%3Atwin"],
+        "no PATCH"
+    );
 }
 
 #[test]
@@ -522,8 +526,10 @@ fn show_dry_run_prints_the_read_and_sends_nothing() {
     let run = sb.ims().args(["--dry-run", "show", "ims_test"]).run();
     run.ok().no_secret();
     assert!(
-        run.stdout
-            .starts_with(&format!("GET {}/v2/images?name=eq%3Aims_test\n", sb.endpoint)),
+        run.stdout.starts_with(&format!(
+            "GET {}/v2/images?name=eq%3Aims_test\n",
+            sb.endpoint
+        )),
         "{}",
         run.stdout
     );

@@ -661,7 +661,6 @@ fn json_output_keeps_numbers_and_duplicate_keys_as_written() {
 // 11. --cacert trusts a self-signed CA:TRUE certificate (openssl req -x509).
 
 #[test]
-#[ignore = "fails until #11 phase 2 does this: trust a --cacert certificate used as the server's own"]
 fn cacert_trusts_a_self_signed_ca_certificate_as_openssl_makes_it() {
     let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);

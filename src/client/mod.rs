@@ -7,6 +7,7 @@
 
 pub mod credential;
 pub mod message;
+pub mod tls;
 pub mod transport;
 
 use std::sync::Arc;
