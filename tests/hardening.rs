@@ -669,7 +669,7 @@ fn cacert_trusts_a_self_signed_ca_certificate_as_openssl_makes_it() {
         .push(rcgen::DnType::CommonName, "lab glance");
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
-    let server = TlsFault::start(cert.der().to_vec(), key.serialize_der(), IMAGE);
+    let server = TlsFault::start(&cert, &key, IMAGE);
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("lab.pem");
     std::fs::write(&ca, cert.pem()).unwrap();
