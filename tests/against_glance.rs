@@ -172,7 +172,10 @@ fn filter_like_names_pages_and_wrong_paths_against_real_glance() {
     let plain = create(&glance, &web);
     let in_web = create(&glance, &format!("in:{web}"));
     let eq_web = create(&glance, &format!("eq:{web}"));
-    for (name, id) in [(format!("in:{web}"), &in_web), (format!("eq:{web}"), &eq_web)] {
+    for (name, id) in [
+        (format!("in:{web}"), &in_web),
+        (format!("eq:{web}"), &eq_web),
+    ] {
         let r = ims(&glance).args(["set-attr", &name, "picked=yes"]).run();
         r.ok();
         assert_eq!(r.json()["id"], *id, "{name}");
@@ -186,7 +189,8 @@ fn filter_like_names_pages_and_wrong_paths_against_real_glance() {
     let r = ims(&glance).args(["show", &shared]).run();
     r.code(2);
     assert!(
-        r.stderr.contains(&format!("27 images are named '{shared}'")),
+        r.stderr
+            .contains(&format!("27 images are named '{shared}'")),
         "{}",
         r.stderr
     );
@@ -194,7 +198,9 @@ fn filter_like_names_pages_and_wrong_paths_against_real_glance() {
         assert!(r.stderr.contains(id.as_str()), "{id}:\n{}", r.stderr);
     }
 
-    let r = ims(&format!("{glance}/v2/images")).args(["show", &plain]).run();
+    let r = ims(&format!("{glance}/v2/images"))
+        .args(["show", &plain])
+        .run();
     r.code(3);
     assert!(r.stderr.contains("endpoint"), "{}", r.stderr);
 }

@@ -524,6 +524,39 @@ fn hostile_server_error_messages_are_escaped() {
     assert_escaped(&out.run.stderr);
 }
 
+#[test]
+fn hostile_ids_locations_and_request_ids_are_escaped() {
+    // Two images named "dup" whose IDs carry escape sequences.
+    let list = json!({"images": [
+        {"id": format!("a{HOSTILE}"), "name": "dup"},
+        {"id": format!("b{HOSTILE}"), "name": "dup"},
+    ], "first": "/v2/images", "schema": "/v2/schemas/images"});
+    let server = Fault::always(Reply::json(200, &list.to_string()));
+    let out = ims().at(&server.endpoint).args(["show", "dup"]).run();
+    out.run.code(2);
+    assert!(
+        out.run.stderr.contains("2 images are named 'dup'"),
+        "{}",
+        out.run.stderr
+    );
+    assert_escaped(&out.run.stderr);
+    // A redirect's Location and a request ID, shown in the error. HTTP
+    // refuses control characters in headers, but not the bytes of bidi
+    // overrides (obs-text).
+    let server = Fault::always(
+        Reply::with_type(302, "text/plain", b"")
+            .header("Location", "https://x.example/\u{202e}gpj.exe")
+            .header("x-openstack-request-id", "req-\u{2066}x\u{2069}"),
+    );
+    let out = ims()
+        .at(&server.endpoint)
+        .args(["-v", "show", SEED_ID])
+        .run();
+    out.run.code(3);
+    assert!(out.run.stderr.contains("x.example"), "{}", out.run.stderr);
+    assert_escaped(&out.run.stderr);
+}
+
 // 6. A 2xx answer that is not a JSON object is an error.
 
 #[test]
@@ -656,6 +689,26 @@ fn json_output_keeps_numbers_and_duplicate_keys_as_written() {
     ] {
         assert!(compact.contains(kept), "{kept} not kept:\n{}", run.stdout);
     }
+}
+
+// 10. The sandbox journal holds no credential and is private.
+
+#[test]
+fn the_sandbox_journal_is_private_and_holds_no_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::start();
+    let out = ims()
+        .at(&sandbox.endpoint)
+        .args(["set-attr", SEED_ID, "k=v", "-q"])
+        .within(Duration::from_secs(20))
+        .run();
+    out.ended_within(Duration::from_secs(20)).ok();
+    let path = sandbox.journal_path();
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("PATCH"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+    let mode = std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
 }
 
 // 11. --cacert trusts a self-signed CA:TRUE certificate (openssl req -x509).

@@ -257,6 +257,11 @@ impl Sandbox {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// The journal file the sandbox writes.
+    pub fn journal_path(&self) -> &Path {
+        &self.journal
+    }
+
     /// Creates an image with `POST /v2/images`, returns its id.
     pub fn create(&self, body: &Value) -> String {
         let (status, text) = raw_request(
