@@ -185,7 +185,7 @@ pub const SETTINGS: &[Setting] = &[
         .env("IMS_PATCH_TIMEOUT")
         .key("timeout")
         .default("30"),
-    Setting::new("cacert", Parse::Path, Connection, "PEM file with the CA certificate(s) to trust for the endpoint")
+    Setting::new("cacert", Parse::Path, Connection, "PEM file with the CA certificate(s) to trust for the endpoint, or with its own self-signed certificate")
         .flag("--cacert", Some("PEM"))
         .env("IMS_PATCH_CACERT")
         .key("cacert"),
