@@ -16,12 +16,13 @@ use clap::ValueEnum;
 /// How the image is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum OutputFormat {
-    /// Two columns, Property and Value, keys sorted
+    /// Two columns, Property and Value, keys sorted; control and bidi
+    /// characters shown as escapes
     #[default]
     Table,
-    /// The image as the server wrote it (numbers, key order and repeated
-    /// keys kept), re-indented; with --field, a new object of those fields,
-    /// each value as the server wrote it
+    /// The image exactly as the server returned it, re-indented (numbers,
+    /// key order and repeated keys kept); with --field, those keys' values
+    /// as the server wrote them
     Json,
 }
 
@@ -89,7 +90,16 @@ pub fn table(image: &Value, keep_order: bool, terminal: bool) -> Table {
 /// ([`sanitize::is_unsafe`]) inside strings become `\uXXXX` escapes, which
 /// JSON reads as the same string. Whitespace between tokens is replaced.
 pub fn reindent(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len() + raw.len() / 4);
+    let mut out = Vec::with_capacity(raw.len() + raw.len() / 4);
+    reindent_to(raw, &mut out).expect("writing to a Vec cannot fail");
+    String::from_utf8(out).expect("reindent writes UTF-8")
+}
+
+/// [`reindent`], written to `sink` in pieces of about 64 KiB: a large
+/// image is never held a second time.
+pub fn reindent_to(raw: &str, sink: &mut dyn Write) -> io::Result<()> {
+    const PIECE: usize = 64 << 10;
+    let mut out = String::with_capacity(PIECE + 64);
     let mut depth = 0usize;
     let mut chars = raw.chars().peekable();
     let newline = |out: &mut String, depth: usize| {
@@ -99,10 +109,18 @@ pub fn reindent(raw: &str) -> String {
         }
     };
     while let Some(c) = chars.next() {
+        if out.len() >= PIECE {
+            sink.write_all(out.as_bytes())?;
+            out.clear();
+        }
         match c {
             '"' => {
                 out.push('"');
                 while let Some(c) = chars.next() {
+                    if out.len() >= PIECE {
+                        sink.write_all(out.as_bytes())?;
+                        out.clear();
+                    }
                     match c {
                         '"' => break,
                         '\\' => {
@@ -148,7 +166,7 @@ pub fn reindent(raw: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    sink.write_all(out.as_bytes())
 }
 
 /// The JSON printed for `raw` (the image as the server wrote it): all of
@@ -194,6 +212,13 @@ pub fn print_image(image: &Value, raw: &[u8], style: &Style) -> io::Result<()> {
     let stdout = io::stdout();
     let terminal = stdout.is_terminal();
     match style.format {
+        OutputFormat::Json if style.fields.is_empty() => {
+            let text = std::str::from_utf8(raw).map_err(io::Error::other)?;
+            let mut out = io::BufWriter::with_capacity(64 << 10, stdout.lock());
+            reindent_to(text, &mut out)?;
+            writeln!(out)?;
+            out.flush()
+        }
         OutputFormat::Json => {
             let (text, missing) = json_text(raw, &style.fields)?;
             warn(missing);

@@ -171,8 +171,8 @@ pub const SETTINGS: &[Setting] = &[
         .key("patch_format")
         .default("v2.1"),
     Setting::new("output", Parse::Choice(&[
-        ("table", "Two columns, Property and Value, keys sorted"),
-        ("json", "The image exactly as the server returned it, pretty-printed"),
+        ("table", "Two columns, Property and Value, keys sorted; control and bidi characters shown as escapes"),
+        ("json", "The image exactly as the server returned it, re-indented (numbers, key order and repeated keys kept); with --field, those keys' values as the server wrote them"),
     ]), Run, "Output format of the image")
         .flag("--output", Some("FORMAT"))
         .short('o')
