@@ -385,6 +385,33 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_list_page_keeps_exact_names_with_their_bytes() {
+        let body = br#"{"images": [{"id": "1", "name": "web", "n": 1.10}, {"id": "2", "name": "in:web"}, 42, {"id": "3"}, {"id": "4", "name": "in:web ", "x": 1}], "next": "/v2/images?marker=2"}"#;
+        let (found, next) = named_in_page(body, "in:web", "GET x").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id(), Some("2"));
+        assert_eq!(found[0].raw, br#"{"id": "2", "name": "in:web"}"#);
+        assert_eq!(next.as_deref(), Some("/v2/images?marker=2"));
+        let (found, next) = named_in_page(
+            br#"{"images": [{"id": "1", "name": "web", "n": 1.10}]}"#,
+            "web",
+            "GET x",
+        )
+        .unwrap();
+        assert_eq!(found[0].raw, br#"{"id": "1", "name": "web", "n": 1.10}"#);
+        assert_eq!(next, None);
+        for bad in [&b"[]"[..], b"{}", b"{\"images\": 1}", b"null"] {
+            let e = named_in_page(bad, "web", "GET x").unwrap_err();
+            assert!(
+                e.message
+                    .contains("GET x answered without an \"images\" list"),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
     fn ids_and_names() {
         assert!(is_image_id("33ad552d-1149-471c-8190-ff6776174a00"));
         assert!(is_image_id("33AD552D-1149-471C-8190-FF6776174A00"));
