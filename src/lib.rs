@@ -18,6 +18,7 @@ pub mod patch;
 pub mod sanitize;
 pub mod secret;
 pub mod settings;
+pub mod source;
 pub mod wire;
 
 use std::io::Write;

@@ -8,7 +8,6 @@ pub mod file;
 pub mod resolve;
 pub mod table;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,68 +17,8 @@ use crate::output::OutputFormat;
 use crate::patch::PatchFormat;
 use crate::secret::Secret;
 
+pub use crate::source::{Source, Sourced};
 pub use resolve::{resolve, resolve_layers, Layer, Resolved};
-
-/// Where a setting came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Flag(&'static str),
-    Env(&'static str),
-    Profile {
-        profile: String,
-        file: PathBuf,
-    },
-    /// A cloud of a `clouds.yaml` file.
-    Cloud {
-        cloud: String,
-        file: PathBuf,
-    },
-    Default,
-}
-
-impl Source {
-    /// The error for a bad value from this source: a flag's value is a usage
-    /// error (exit 2, as clap's own checks), any other a configuration error.
-    pub fn bad_value(&self, message: String) -> Error {
-        match self {
-            Source::Flag(_) => Error::usage(message),
-            _ => Error::config(message),
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Flag(flag) => write!(f, "from {flag}"),
-            Source::Env(var) => write!(f, "from {var}"),
-            Source::Profile { profile, file } => {
-                write!(f, "from profile '{profile}' in {}", file.display())
-            }
-            Source::Cloud { cloud, file } => {
-                write!(f, "from cloud '{cloud}' in {}", file.display())
-            }
-            Source::Default => f.write_str("by default"),
-        }
-    }
-}
-
-/// A value and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub source: Source,
-}
-
-impl<T> Sourced<T> {
-    /// Another value with the same source.
-    pub fn with<U>(&self, value: U) -> Sourced<U> {
-        Sourced {
-            value,
-            source: self.source.clone(),
-        }
-    }
-}
 
 /// Where the credential comes from; turned into a `client::Credential`
 /// (which may read a file or run a command) only when the client is built.
