@@ -288,9 +288,47 @@ Examples:
     )]
     Sandbox(SandboxArgs),
 
+    /// Log in with Keystone / OTC IAM, show the login, print or forget its token
+    #[command(
+        long_about = "\
+Log in like the OpenStack clients (clouds.yaml with --os-cloud or OS_CLOUD, \
+OS_* variables, or profile keys such as auth_url, username, project_name, \
+password_command) and manage the cached token (in the user cache directory, \
+ims-patch/tokens/, or IMS_PATCH_CACHE_DIR).",
+        after_long_help = "\
+Examples:
+  ims-patch --os-cloud otc auth login
+  ims-patch auth status -o json
+  export OS_TOKEN=$(ims-patch auth token)
+  ims-patch auth logout --revoke"
+    )]
+    Auth(AuthArgs),
+
     /// Generate shell completions or man pages
     #[command(hide = true)]
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    #[command(subcommand)]
+    pub what: AuthCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in now, cache the token, print user, project, region, image endpoint and expiry
+    Login,
+    /// Show which login and settings would be used, where each came from, and the cached token
+    Status,
+    /// Print a valid token on standard output, logging in if needed
+    Token,
+    /// Delete the cached token
+    Logout {
+        /// Also revoke it with the identity service (DELETE /v3/auth/tokens)
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Debug, Args)]

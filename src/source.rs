@@ -29,6 +29,8 @@ pub enum Source {
         cloud: String,
         file: PathBuf,
     },
+    /// The service catalog of a login's token.
+    Catalog,
     Default,
 }
 
@@ -63,6 +65,7 @@ impl fmt::Display for Source {
                 "from profile '{profile}' of cloud '{cloud}' in {}",
                 file.display()
             ),
+            Source::Catalog => f.write_str("from the service catalog"),
             Source::Default => f.write_str("by default"),
         }
     }

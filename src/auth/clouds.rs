@@ -66,7 +66,7 @@ impl ConfigFs for RealFs {
 /// The login settings of one cloud (or of the `OS_*` variables), each with its
 /// source. Legacy spellings are already folded in (`tenant_*` → `project_*`,
 /// `auth_token` → `token`, `endpoint_type` → `interface`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuthConfig {
     /// The cloud's name; `None` for the `OS_*` variables.
     pub cloud: Option<String>,
@@ -108,6 +108,21 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// loader.py `_handle_domain_id`: with a project, domain_* is the
+    /// default of user_domain_* and project_domain_*, not a scope.
+    pub fn fold_domain(&mut self) {
+        if self.project_id.is_some() || self.project_name.is_some() {
+            if let Some(d) = self.domain_id.take() {
+                self.user_domain_id.get_or_insert(d.clone());
+                self.project_domain_id.get_or_insert(d);
+            }
+            if let Some(d) = self.domain_name.take() {
+                self.user_domain_name.get_or_insert(d.clone());
+                self.project_domain_name.get_or_insert(d);
+            }
+        }
+    }
+
     /// One line per setting that is set, for hints and `auth status`:
     /// the value of plain settings, only the name and source of secrets.
     pub fn describe_used(&self) -> Vec<String> {
@@ -760,18 +775,7 @@ impl Raw {
                 }
             },
         };
-        // loader.py `_handle_domain_id`: with a project, domain_* is the
-        // default of user_domain_* and project_domain_*, not a scope.
-        if c.project_id.is_some() || c.project_name.is_some() {
-            if let Some(d) = c.domain_id.take() {
-                c.user_domain_id.get_or_insert(d.clone());
-                c.project_domain_id.get_or_insert(d);
-            }
-            if let Some(d) = c.domain_name.take() {
-                c.user_domain_name.get_or_insert(d.clone());
-                c.project_domain_name.get_or_insert(d);
-            }
-        }
+        c.fold_domain();
         for path in shared_files {
             c.warnings.push(format!(
                 "'{}' holds a secret and is readable by group or others; run: chmod 600 '{}'",

@@ -116,6 +116,10 @@ pub fn build(source: &CredentialSource, transport: &Arc<Transport>) -> Result<Bo
             let token = run_token_command(c, timeout)?;
             Box::new(StaticToken::new(token, c.source.clone())?)
         }
+        CredentialSource::Keystone(login) => Box::new(super::session::KeystoneSession::new(
+            (**login).clone(),
+            Arc::clone(transport),
+        )?),
         CredentialSource::None => return Err(no_token()),
     })
 }

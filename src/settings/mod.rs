@@ -5,6 +5,7 @@
 
 pub mod env;
 pub mod file;
+pub mod login;
 pub mod resolve;
 pub mod table;
 
@@ -30,6 +31,8 @@ pub enum CredentialSource {
     TokenFile(Sourced<PathBuf>),
     /// A profile's `token_command`.
     TokenCommand(Sourced<String>),
+    /// A Keystone (OTC IAM) login: clouds.yaml, `OS_*`, profile keys.
+    Keystone(Box<login::Login>),
     /// Nothing configured.
     None,
 }
@@ -38,7 +41,7 @@ impl CredentialSource {
     /// Whether logging in with it yields the endpoint (a service catalog),
     /// so that no endpoint need be configured.
     pub fn yields_endpoint(&self) -> bool {
-        false
+        matches!(self, CredentialSource::Keystone(_))
     }
 }
 
@@ -138,6 +141,13 @@ fn credential_source(r: &Resolved) -> Result<CredentialSource> {
         if matches!(t.source, Source::Flag(_) | Source::Env(_)) {
             return Ok(CredentialSource::Token(t.clone()));
         }
+    }
+    if let Some(login) = login::login(r)? {
+        return Ok(CredentialSource::Keystone(Box::new(login)));
+    }
+    // auth_type admin_token/token_endpoint: OS_TOKEN is today's token.
+    if let (None, Some(t)) = (&token, r.secret("os_token")) {
+        return Ok(CredentialSource::Token(t));
     }
     let file = r.path("token_file");
     let command = r.text("token_command");
