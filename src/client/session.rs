@@ -359,7 +359,7 @@ mod tests {
         assert!(shown.contains("<redacted>"), "{shown}");
         assert!(!shown.contains("hunter2"), "{shown}");
         let wire = login_request(&request, url, false);
-        assert!(String::from_utf8(wire.body.unwrap())
+        assert!(String::from_utf8(wire.body.clone().unwrap())
             .unwrap()
             .contains("hunter2"));
         assert_eq!(wire.get("Content-Type"), Some("application/json"));
