@@ -13,6 +13,7 @@ mod conformance;
 mod errors;
 mod generated;
 mod hardening;
+mod login;
 mod login_keystone;
 mod output;
 mod sandbox;
