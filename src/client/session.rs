@@ -88,7 +88,17 @@ impl KeystoneSession {
     pub fn token(&self) -> Result<CachedToken> {
         let mut state = self.state();
         let now = SystemTime::now();
-        if let Some(t) = state.token.as_ref().filter(|t| t.is_fresh(now)) {
+        // The token in hand: from the cache, while fresh; from a login of
+        // this run, until it expires (a lifetime under the cache's margin
+        // must not make every request log in again).
+        let usable = |t: &CachedToken, from_cache: bool| {
+            if from_cache {
+                t.is_fresh(now)
+            } else {
+                now < t.expires_at
+            }
+        };
+        if let Some(t) = state.token.as_ref().filter(|t| usable(t, state.from_cache)) {
             return Ok(t.clone());
         }
         if let Some(t) = self.cached().filter(|t| t.is_fresh(now)) {
