@@ -16,6 +16,7 @@ mod hardening;
 mod keystone_conformance;
 mod login;
 mod login_keystone;
+mod login_sandbox;
 mod osc;
 mod output;
 mod sandbox;
