@@ -77,10 +77,13 @@ fn forward(client: TcpStream, target: &str, record: &Mutex<Vec<String>>) -> std:
     reader.read_exact(&mut body)?;
     let mut up = TcpStream::connect(target)?;
     up.set_read_timeout(Some(Duration::from_secs(60)))?;
-    up.write_all(head.as_bytes())?;
-    up.write_all(&body)?;
+    // One write: an upstream that answers (401) without reading the body
+    // may close early; its answer is still read.
+    let mut request = head.into_bytes();
+    request.extend_from_slice(&body);
+    let _ = up.write_all(&request);
     let mut answer = Vec::new();
-    up.read_to_end(&mut answer)?;
+    let _ = up.read_to_end(&mut answer);
     let status = String::from_utf8_lossy(&answer)
         .split_whitespace()
         .nth(1)
