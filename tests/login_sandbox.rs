@@ -387,3 +387,42 @@ fn a_profile_logs_in_with_a_password_command_run_only_when_needed() {
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "x\n");
     assert_eq!(sandbox.image(DEMO_ID)["name"], "by-profile-again");
 }
+
+#[test]
+fn a_token_is_exchanged_with_v3token_and_not_cached() {
+    let sandbox = start(&[]);
+    let login = Login::new(&sandbox, Some("RegionOne"), "demopass");
+    let token = login.ims().args(["auth", "token"]).run();
+    token.ok();
+    let token = token.stdout.trim().to_string();
+    sandbox.clear_journal();
+    let cache = tempfile::tempdir().unwrap();
+    let run = || {
+        Ims::new()
+            .env("OS_AUTH_URL", format!("{}/v3", sandbox.endpoint))
+            .env("OS_AUTH_TYPE", "v3token")
+            .env("OS_TOKEN", &token)
+            .env("OS_PROJECT_NAME", "demo")
+            .env("OS_PROJECT_DOMAIN_NAME", "Default")
+            .env("OS_REGION_NAME", "RegionOne")
+            .env("IMS_PATCH_CACHE_DIR", cache.path())
+            .args(["-v", "-q", "rename", DEMO_ID, "exchanged"])
+            .run()
+    };
+    let first = run();
+    first.ok();
+    assert!(!first.stderr.contains(&token), "{}", first.stderr);
+    run().ok();
+    // Each run exchanges the token: a token login is not cached.
+    let lines = sandbox.request_lines();
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| *l == "POST /v3/auth/tokens")
+            .count(),
+        2,
+        "{lines:?}"
+    );
+    let body = sandbox.requests()[0]["body"].as_str().unwrap().to_string();
+    assert!(body.contains("\"token\""), "{body}");
+}

@@ -214,7 +214,8 @@ fn print(value: &Value, json: bool, options: &RunOptions) -> Result<()> {
                 .join(" "),
             other => other.to_string(),
         };
-        writeln!(out, "{key}: {text}")?;
+        let sep = if text.starts_with('\n') { ":" } else { ": " };
+        writeln!(out, "{key}{sep}{text}")?;
     }
     out.flush().map_err(Error::from)
 }
