@@ -426,3 +426,33 @@ fn a_token_is_exchanged_with_v3token_and_not_cached() {
     let body = sandbox.requests()[0]["body"].as_str().unwrap().to_string();
     assert!(body.contains("\"token\""), "{body}");
 }
+
+#[test]
+fn the_sandbox_takes_its_users_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        "[[users]]\nname = \"alice\"\npassword = \"alice-pw\"\ndomain = \"Acme\"\n[[users.projects]]\nname = \"alpha\"\nroles = [\"member\"]\n",
+    )
+    .unwrap();
+    let sandbox = start(&["--users", users.to_str().unwrap()]);
+    let login = |user: &str, password: &str, domain: &str| {
+        Ims::new()
+            .env("OS_AUTH_URL", format!("{}/v3", sandbox.endpoint))
+            .env("OS_USERNAME", user)
+            .env("OS_PASSWORD", password)
+            .env("OS_USER_DOMAIN_NAME", domain)
+            .env("OS_PROJECT_NAME", "alpha")
+            .env("OS_PROJECT_DOMAIN_NAME", domain)
+            .env("OS_REGION_NAME", "RegionOne")
+            .env("IMS_PATCH_NO_TOKEN_CACHE", "1")
+            .args(["-o", "json", "auth", "login"])
+            .run()
+    };
+    let alice = login("alice", "alice-pw", "Acme");
+    alice.ok();
+    assert_eq!(alice.json()["project"]["name"], "alpha");
+    assert_eq!(alice.json()["user"]["domain"], "Acme");
+    login("demo", "demopass", "Default").code(4);
+}
