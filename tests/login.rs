@@ -170,3 +170,36 @@ fn auth_commands_need_a_login_and_status_names_sources() {
         .starts_with("/nonexistent-cache/ims-patch/tokens/"));
     assert_eq!(status["token_cache"]["token"], serde_json::Value::Null);
 }
+
+#[test]
+fn a_profile_token_shadowed_by_an_os_login_is_warned_about_and_admin_token_keeps_it() {
+    let sandbox = Sandbox::start();
+    let config = format!(
+        "default_profile = \"p\"\n[profiles.p]\nendpoint = \"{}\"\ntoken_command = \"printf {TOKEN}\"\n",
+        sandbox.endpoint
+    );
+    let run = Ims::new()
+        .write_config(&config)
+        .env("OS_AUTH_URL", closed_url())
+        .env("OS_USER_ID", "u")
+        .env("OS_PASSWORD", PASSWORD)
+        .args(["-q", "rename", SEED_ID, "x"])
+        .run();
+    run.code(1);
+    assert!(
+        run.stderr
+            .contains("the profile's token_command is not used: auth_url logs in with Keystone (from OS_AUTH_URL)"),
+        "{}",
+        run.stderr
+    );
+    let config = format!("{config}auth_type = \"admin_token\"\n");
+    Ims::new()
+        .write_config(&config)
+        .env("OS_AUTH_URL", closed_url())
+        .env("OS_USER_ID", "u")
+        .env("OS_PASSWORD", PASSWORD)
+        .args(["-q", "rename", SEED_ID, "as-before"])
+        .run()
+        .ok()
+        .no_secret();
+}

@@ -143,6 +143,18 @@ fn credential_source(r: &Resolved) -> Result<CredentialSource> {
         }
     }
     if let Some(login) = login::login(r)? {
+        // A profile's own token setting loses to a login the environment
+        // or a flag selects: say so, since it used to be what was sent.
+        let shadowed = ["token", "token_file", "token_command"]
+            .into_iter()
+            .find(|name| r.get(name).is_some());
+        if let (Some(name), Some(by)) = (shadowed, r.text("os_cloud").or(r.text("os_auth_url"))) {
+            log::warn!(
+                "the profile's {name} is not used: {} logs in with Keystone ({}); set auth_type = \"admin_token\" in the profile to send the token as before",
+                if r.text("os_cloud").is_some() { "the cloud selected" } else { "auth_url" },
+                by.source
+            );
+        }
         return Ok(CredentialSource::Keystone(Box::new(login)));
     }
     // auth_type admin_token/token_endpoint: OS_TOKEN is today's token.
