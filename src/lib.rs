@@ -99,8 +99,11 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     };
     let g = cli.global;
     logger::init(g.verbose);
-    let (connection, options) =
+    let (mut connection, options) =
         settings::env::from_process(matches, g.fields, g.quiet, g.dry_run, g.verbose)?;
+    if let settings::CredentialSource::Keystone(login) = &mut connection.credential {
+        login.show_login = options.dry_run && !options.verbose;
+    }
     if let Command::Auth(args) = &command {
         return commands::auth::run(connection, &options, args);
     }

@@ -456,3 +456,29 @@ fn the_sandbox_takes_its_users_from_a_file() {
     assert_eq!(alice.json()["user"]["domain"], "Acme");
     login("demo", "demopass", "Default").code(4);
 }
+
+#[test]
+fn dry_run_shows_the_login_it_needs_with_the_password_redacted() {
+    let sandbox = start(&[]);
+    let login = Login::new(&sandbox, Some("RegionOne"), "demopass");
+    let run = login
+        .ims()
+        .args(["--no-token-cache", "--dry-run", "rename", DEMO_ID, "dry"])
+        .run();
+    run.ok();
+    no_login_secret(&run);
+    assert!(run.stderr.contains("logging in"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("\"password\": \"<redacted>\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.starts_with("PATCH "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("X-Auth-Token: <redacted>"),
+        "{}",
+        run.stdout
+    );
+    // The login was made (for the catalog); no PATCH was sent.
+    assert_eq!(sandbox.request_lines(), vec!["POST /v3/auth/tokens"]);
+}

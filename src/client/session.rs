@@ -6,6 +6,7 @@
 //! deadline and size cap); the password is shown redacted in `-v`.
 
 use std::fmt;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
@@ -169,12 +170,16 @@ impl KeystoneSession {
         let request = self.login.request(password, app_secret)?;
         let url = request.tokens_url()?;
         let wire = login_request(&request, url.clone(), false);
-        log::info!(
-            "logging in:\n{}",
-            login_request(&request, url.clone(), true)
-                .render()
-                .trim_end()
-        );
+        let shown = login_request(&request, url.clone(), true).render();
+        if self.login.show_login {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "ims-patch: logging in (a read, for the token and the catalog):\n{}",
+                shown.trim_end()
+            );
+        } else {
+            log::info!("logging in:\n{}", shown.trim_end());
+        }
         let source = self
             .login
             .config
@@ -358,6 +363,7 @@ mod tests {
             app_secret_from: None,
             cache_root: None,
             allow_http: false,
+            show_login: false,
         }
     }
 

@@ -142,6 +142,9 @@ pub struct Login {
     pub cache_root: Option<Sourced<PathBuf>>,
     /// Whether a plain-http image endpoint on another machine is allowed.
     pub allow_http: bool,
+    /// Print each login request (redacted) on stderr even without `-v`:
+    /// `--dry-run` shows what it sends.
+    pub show_login: bool,
 }
 
 impl Login {
@@ -286,6 +289,7 @@ pub fn login(r: &Resolved) -> Result<Option<Login>> {
             }),
         },
         allow_http: r.switched_on("allow_http").is_some(),
+        show_login: false,
     };
     // Everything that can be checked without a request fails now.
     let request = login.request(None, None)?;
