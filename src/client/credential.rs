@@ -119,6 +119,10 @@ pub fn build(source: &CredentialSource, transport: &Arc<Transport>) -> Result<Bo
             let token = helper_command::run("token_command", &c.source, &c.value, limits)?;
             Box::new(StaticToken::new(token, c.source.clone())?)
         }
+        CredentialSource::Keystone(login) => Box::new(super::session::KeystoneSession::new(
+            (**login).clone(),
+            Arc::clone(transport),
+        )?),
         CredentialSource::None => return Err(no_token()),
     })
 }

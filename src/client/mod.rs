@@ -7,6 +7,7 @@
 
 pub mod credential;
 pub mod message;
+pub mod session;
 pub mod tls;
 pub mod transport;
 
@@ -90,7 +91,7 @@ impl Client {
         match self.credential.endpoint()? {
             Some(e) => Ok(Sourced {
                 value: e,
-                source: crate::settings::Source::Default,
+                source: crate::settings::Source::Catalog,
             }),
             None => Err(no_endpoint()),
         }
