@@ -24,8 +24,9 @@ fn options(args: &SandboxArgs, token: Option<String>) -> ims_patch_sandbox::Opti
         token,
         journal: args.journal.clone(),
         max_image_size: args.max_image_size,
-        // Keystone: token_ttl, users, require_auth (flags to come).
-        ..Default::default()
+        token_ttl: std::time::Duration::from_secs(args.token_ttl),
+        users: args.users.clone(),
+        require_auth: args.require_auth,
     }
 }
 

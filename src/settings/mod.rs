@@ -5,81 +5,21 @@
 
 pub mod env;
 pub mod file;
+pub mod login;
 pub mod resolve;
 pub mod table;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::endpoint::{without_credentials, Endpoint};
+use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Result};
 use crate::output::OutputFormat;
 use crate::patch::PatchFormat;
 use crate::secret::Secret;
 
+pub use crate::source::{Source, Sourced};
 pub use resolve::{resolve, resolve_layers, Layer, Resolved};
-
-/// Where a setting came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Flag(&'static str),
-    Env(&'static str),
-    Profile {
-        profile: String,
-        file: PathBuf,
-    },
-    /// A cloud of a `clouds.yaml` file.
-    Cloud {
-        cloud: String,
-        file: PathBuf,
-    },
-    Default,
-}
-
-impl Source {
-    /// The error for a bad value from this source: a flag's value is a usage
-    /// error (exit 2, as clap's own checks), any other a configuration error.
-    pub fn bad_value(&self, message: String) -> Error {
-        match self {
-            Source::Flag(_) => Error::usage(message),
-            _ => Error::config(message),
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Flag(flag) => write!(f, "from {flag}"),
-            Source::Env(var) => write!(f, "from {var}"),
-            Source::Profile { profile, file } => {
-                write!(f, "from profile '{profile}' in {}", file.display())
-            }
-            Source::Cloud { cloud, file } => {
-                write!(f, "from cloud '{cloud}' in {}", file.display())
-            }
-            Source::Default => f.write_str("by default"),
-        }
-    }
-}
-
-/// A value and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub source: Source,
-}
-
-impl<T> Sourced<T> {
-    /// Another value with the same source.
-    pub fn with<U>(&self, value: U) -> Sourced<U> {
-        Sourced {
-            value,
-            source: self.source.clone(),
-        }
-    }
-}
 
 /// Where the credential comes from; turned into a `client::Credential`
 /// (which may read a file or run a command) only when the client is built.
@@ -91,6 +31,8 @@ pub enum CredentialSource {
     TokenFile(Sourced<PathBuf>),
     /// A profile's `token_command`.
     TokenCommand(Sourced<String>),
+    /// A Keystone (OTC IAM) login: clouds.yaml, `OS_*`, profile keys.
+    Keystone(Box<login::Login>),
     /// Nothing configured.
     None,
 }
@@ -99,7 +41,7 @@ impl CredentialSource {
     /// Whether logging in with it yields the endpoint (a service catalog),
     /// so that no endpoint need be configured.
     pub fn yields_endpoint(&self) -> bool {
-        false
+        matches!(self, CredentialSource::Keystone(_))
     }
 }
 
@@ -162,7 +104,7 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
                 text.source
                     .bad_value(format!(
                         "invalid endpoint '{}' ({}): {why}",
-                        without_credentials(&text.value),
+                        endpoint::shown(&text.value),
                         text.source
                     ))
                     .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
@@ -172,7 +114,7 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
             {
                 return Err(text.source.bad_value(format!(
                     "endpoint '{}' ({}) uses plain http to another machine, which would send the token unencrypted",
-                    text.value, text.source
+                    endpoint::shown(&text.value), text.source
                 ))
                 .hint("use https://, or pass --allow-http (allow_http = true in the profile) if the network is trusted"));
             }
@@ -201,6 +143,25 @@ fn credential_source(r: &Resolved) -> Result<CredentialSource> {
         if matches!(t.source, Source::Flag(_) | Source::Env(_)) {
             return Ok(CredentialSource::Token(t.clone()));
         }
+    }
+    if let Some(login) = login::login(r)? {
+        // A profile's own token setting loses to a login the environment
+        // or a flag selects: say so, since it used to be what was sent.
+        let shadowed = ["token", "token_file", "token_command"]
+            .into_iter()
+            .find(|name| r.get(name).is_some());
+        if let (Some(name), Some(by)) = (shadowed, r.text("os_cloud").or(r.text("os_auth_url"))) {
+            log::warn!(
+                "the profile's {name} is not used: {} logs in with Keystone ({}); set auth_type = \"admin_token\" in the profile to send the token as before",
+                if r.text("os_cloud").is_some() { "the cloud selected" } else { "auth_url" },
+                by.source
+            );
+        }
+        return Ok(CredentialSource::Keystone(Box::new(login)));
+    }
+    // auth_type admin_token/token_endpoint: OS_TOKEN is today's token.
+    if let (None, Some(t)) = (&token, r.secret("os_token")) {
+        return Ok(CredentialSource::Token(t));
     }
     let file = r.path("token_file");
     let command = r.text("token_command");
