@@ -286,9 +286,13 @@ or --users FILE) with a service catalog pointing at itself; with \
 
 With -- COMMAND [ARGS...], it starts a fresh sandbox on a free port, runs \
 COMMAND with IMS_PATCH_ENDPOINT and IMS_PATCH_TOKEN set to it, every other \
-OS_* and IMS_PATCH_* variable unset and IMS_PATCH_CONFIG pointing at an empty \
-config file (so that nothing real is reached), stops the sandbox when COMMAND \
-exits and exits with COMMAND's status (128+N if signal N ended it).",
+OS_* and IMS_PATCH_* variable unset, IMS_PATCH_CONFIG pointing at an empty \
+config file and IMS_PATCH_CACHE_DIR at a temporary directory (so that nothing \
+real is reached or kept), stops the sandbox when COMMAND \
+exits and exits with COMMAND's status (128+N if signal N ended it). With \
+--require-auth and no --token, COMMAND gets no token but OS_AUTH_URL of the \
+sandbox's Keystone (and, without --users, the demo user's OS_USERNAME, \
+OS_PASSWORD, OS_PROJECT_NAME and domains), so it logs in as on a real cloud.",
         after_long_help = "\
 Examples:
   ims-patch sandbox

@@ -79,7 +79,12 @@ fn command_sees_only_the_sandbox_and_nothing_real() {
         .collect();
     assert_eq!(
         vars,
-        ["IMS_PATCH_CONFIG", "IMS_PATCH_ENDPOINT", "IMS_PATCH_TOKEN"],
+        [
+            "IMS_PATCH_CACHE_DIR",
+            "IMS_PATCH_CONFIG",
+            "IMS_PATCH_ENDPOINT",
+            "IMS_PATCH_TOKEN"
+        ],
         "{}",
         run.stdout
     );
@@ -143,4 +148,44 @@ fn the_readme_first_command_works_on_a_fresh_clone() {
         .run();
     run.ok();
     assert!(run.stdout.contains("ims_test01"), "{}", run.stdout);
+}
+
+#[test]
+fn with_require_auth_the_command_logs_in_to_the_sandboxs_keystone() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("run.jsonl");
+    let run = Ims::new()
+        .env("PATH", path_with_bin())
+        .args(["sandbox", "--require-auth", "--journal"])
+        .arg(&journal)
+        .args([
+            "--",
+            "ims-patch",
+            "rename",
+            "debian-12",
+            "logged-in",
+            "-o",
+            "value",
+        ])
+        .args(["--field", "name"])
+        .run();
+    run.ok();
+    assert_eq!(run.stdout, "logged-in\n");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let paths: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            format!(
+                "{} {}",
+                v["method"].as_str().unwrap(),
+                v["path"].as_str().unwrap()
+            )
+        })
+        .collect();
+    // The demo project's image, found by name after one login.
+    assert_eq!(paths.len(), 3, "{text}");
+    assert_eq!(paths[0], "POST /v3/auth/tokens");
+    assert_eq!(paths[1], "GET /v2/images");
+    assert!(paths[2].starts_with("PATCH /v2/images/"), "{text}");
 }

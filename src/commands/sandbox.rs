@@ -39,6 +39,36 @@ pub fn withheld(name: &OsStr) -> bool {
     name.starts_with("OS_") || name.starts_with("IMS_PATCH_")
 }
 
+/// How COMMAND authenticates: with the sandbox's token (`--token`, or
+/// `sandbox`, which it accepts unless `--require-auth`); with
+/// `--require-auth` and no `--token`, by logging in to the sandbox's own
+/// Keystone (`OS_AUTH_URL` and, without `--users`, its `demo` user).
+pub fn credential_env(
+    endpoint: &str,
+    token: Option<&str>,
+    args: &SandboxArgs,
+) -> Vec<(&'static str, String)> {
+    match (token, args.require_auth) {
+        (Some(t), _) => vec![("IMS_PATCH_TOKEN", t.to_string())],
+        (None, false) => vec![("IMS_PATCH_TOKEN", "sandbox".to_string())],
+        (None, true) => {
+            let mut env = vec![("OS_AUTH_URL", format!("{endpoint}/v3"))];
+            if args.users.is_none() {
+                for (name, value) in [
+                    ("OS_USERNAME", "demo"),
+                    ("OS_PASSWORD", "demopass"),
+                    ("OS_PROJECT_NAME", "demo"),
+                    ("OS_USER_DOMAIN_NAME", "Default"),
+                    ("OS_PROJECT_DOMAIN_NAME", "Default"),
+                ] {
+                    env.push((name, value.to_string()));
+                }
+            }
+            env
+        }
+    }
+}
+
 /// The exit status a shell reports for `status`: its code, or 128+N when
 /// signal N ended it.
 pub fn exit_code(status: ExitStatus) -> i32 {
@@ -63,7 +93,8 @@ extern "C" fn pass_on(signal: libc::c_int) {
 /// `sandbox [OPTIONS] -- COMMAND [ARGS...]`: a fresh sandbox on a free port
 /// (unless --port), COMMAND run with `IMS_PATCH_ENDPOINT` and
 /// `IMS_PATCH_TOKEN` set to it, every other `OS_*`/`IMS_PATCH_*` variable
-/// unset and the config file replaced by an empty one; returns COMMAND's
+/// unset, the config file replaced by an empty one and the cache directory
+/// (tokens, completions) by a temporary one; returns COMMAND's
 /// exit status (128+N for signal N) once it exits, with the sandbox
 /// stopped.
 pub fn run_command(args: &SandboxArgs, token: Option<String>, port_given: bool) -> Result<i32> {
@@ -90,8 +121,11 @@ pub fn run_command(args: &SandboxArgs, token: Option<String>, port_given: bool) 
     }
     command
         .env("IMS_PATCH_ENDPOINT", &sandbox.endpoint)
-        .env("IMS_PATCH_TOKEN", token.as_deref().unwrap_or("sandbox"))
-        .env("IMS_PATCH_CONFIG", &config);
+        .env("IMS_PATCH_CONFIG", &config)
+        .env("IMS_PATCH_CACHE_DIR", dir.path().join("cache"));
+    for (name, value) in credential_env(&sandbox.endpoint, token.as_deref(), args) {
+        command.env(name, value);
+    }
     let journal = args
         .journal
         .as_ref()
