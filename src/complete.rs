@@ -3,7 +3,8 @@
 //! attributes of the image typed on the line (and, where an attribute is
 //! set, the base and editable IMS attributes). Answers are cached for
 //! [`CACHE_TTL`] in `<user cache dir>/ims-patch/complete/`
-//! (`IMS_PATCH_CACHE_DIR` replaces `<user cache dir>`); every lookup gives up
+//! (the `cache_dir` setting, `IMS_PATCH_CACHE_DIR`, replaces `<user cache
+//! dir>`); every lookup gives up
 //! after [`TIME_LIMIT`], so a slow or unreachable service never blocks the
 //! shell; nothing is asked when no credential is configured.
 //!
@@ -29,8 +30,6 @@ pub const CACHE_TTL: Duration = Duration::from_secs(60);
 /// Images asked for per page, and the pages read at most.
 pub const PAGE_SIZE: usize = 200;
 pub const PAGES: usize = 2;
-/// The variable that replaces the user cache directory.
-pub const CACHE_DIR_VAR: &str = "IMS_PATCH_CACHE_DIR";
 
 /// The IMS attributes that can be edited, with what they mean. From the
 /// Open Telekom Cloud IMS API reference, "Updating Image Information (Native
@@ -224,30 +223,27 @@ fn typed_image(matches: &ArgMatches) -> Option<String> {
 }
 
 /// A client from the settings the line and the environment give, with a
-/// deadline of at most [`TIME_LIMIT`]; none without a credential.
-fn client(matches: &ArgMatches) -> Option<Client> {
-    let (mut connection, _) =
-        crate::settings::env::from_process(matches, Vec::new(), true, false, false).ok()?;
+/// deadline of at most [`TIME_LIMIT`], and the completion cache directory
+/// (`ims-patch/complete` below the `cache_dir` setting, which is
+/// `IMS_PATCH_CACHE_DIR`, or the user cache directory: the token cache is
+/// `ims-patch/tokens` beside it); none without a credential.
+fn client(matches: &ArgMatches) -> Option<(Client, Option<PathBuf>)> {
+    let resolved = crate::settings::env::resolved_from_process(matches).ok()?;
+    let mut connection = crate::settings::connection(&resolved).ok()?;
     if connection.credential == CredentialSource::None {
         return None;
     }
     connection.timeout.value = connection.timeout.value.min(TIME_LIMIT);
-    Client::new(connection).ok()
-}
-
-/// The cache directory: `ims-patch/complete` below `IMS_PATCH_CACHE_DIR`
-/// or the user cache directory (the token cache is `ims-patch/tokens`
-/// beside it).
-fn cache_dir() -> Option<PathBuf> {
-    std::env::var_os(CACHE_DIR_VAR)
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
+    let cache = resolved
+        .path("cache_dir")
+        .map(|p| p.value)
         .or_else(dirs::cache_dir)
-        .map(|root| root.join("ims-patch").join("complete"))
+        .map(|root| root.join("ims-patch").join("complete"));
+    Some((Client::new(connection).ok()?, cache))
 }
 
 /// The cache file of one question to one service as one credential.
-fn cache_file(client: &Client, question: &str) -> Option<PathBuf> {
+fn cache_file(client: &Client, dir: Option<&Path>, question: &str) -> Option<PathBuf> {
     use sha2::Digest;
     let endpoint = client.endpoint().ok()?.value.url(&[]).to_string();
     let mut hash = sha2::Sha256::new();
@@ -255,7 +251,7 @@ fn cache_file(client: &Client, question: &str) -> Option<PathBuf> {
         hash.update(part.as_bytes());
         hash.update([0]);
     }
-    Some(cache_dir()?.join(format!("{}.json", hex::encode(&hash.finalize()[..16]))))
+    Some(dir?.join(format!("{}.json", hex::encode(&hash.finalize()[..16]))))
 }
 
 fn read_cache(path: &Path) -> Option<Value> {
@@ -306,10 +302,11 @@ fn within_limit<T: Send + 'static>(
 /// The answer to `question`, from the cache or from `ask` (then cached).
 fn cached_or(
     client: &Client,
+    dir: Option<&Path>,
     question: &str,
     ask: impl FnOnce(&Client) -> Option<Value>,
 ) -> Option<Value> {
-    let path = cache_file(client, question);
+    let path = cache_file(client, dir, question);
     if let Some(hit) = path.as_deref().and_then(read_cache) {
         return Some(hit);
     }
@@ -371,8 +368,8 @@ fn to_candidates(list: Vec<Candidate>) -> Vec<CompletionCandidate> {
 /// within [`TIME_LIMIT`].
 pub fn images() -> Vec<CompletionCandidate> {
     let list = within_limit(|| {
-        let client = client(&line()?)?;
-        cached_or(&client, "images", list_images)
+        let (client, dir) = client(&line()?)?;
+        cached_or(&client, dir.as_deref(), "images", list_images)
     });
     match list {
         Some(Value::Array(list)) => to_candidates(image_candidates(&list)),
@@ -386,19 +383,24 @@ fn typed_image_attributes() -> Option<Value> {
     within_limit(|| {
         let matches = line()?;
         let image = typed_image(&matches)?;
-        let client = client(&matches)?;
-        cached_or(&client, &format!("image\0{image}"), |client| {
-            let mut outcome = crate::commands::Outcome::default();
-            let (id, found) = crate::commands::resolve(client, &image, &mut outcome).ok()?;
-            match found {
-                Some(found) => Some(found.value),
-                None => Some(
-                    crate::commands::read_image(client, &id, &mut outcome)
-                        .ok()?
-                        .value,
-                ),
-            }
-        })
+        let (client, dir) = client(&matches)?;
+        cached_or(
+            &client,
+            dir.as_deref(),
+            &format!("image\0{image}"),
+            |client| {
+                let mut outcome = crate::commands::Outcome::default();
+                let (id, found) = crate::commands::resolve(client, &image, &mut outcome).ok()?;
+                match found {
+                    Some(found) => Some(found.value),
+                    None => Some(
+                        crate::commands::read_image(client, &id, &mut outcome)
+                            .ok()?
+                            .value,
+                    ),
+                }
+            },
+        )
     })
 }
 
