@@ -1,12 +1,12 @@
 //! Shell completion from the configured image service: IMAGE completes to
 //! the names and IDs of `GET /v2/images` (first pages only), KEY to the
-//! attributes of the image typed on the line (and, where an attribute is
-//! set, the base and editable IMS attributes). Answers are cached for
-//! [`CACHE_TTL`] in `<user cache dir>/ims-patch/complete/`
-//! (the `cache_dir` setting, `IMS_PATCH_CACHE_DIR`, replaces `<user cache
-//! dir>`); every lookup gives up
-//! after [`TIME_LIMIT`], so a slow or unreachable service never blocks the
-//! shell; nothing is asked when no credential is configured.
+//! attributes of the image typed on the line (and, for `set-attr` and
+//! `--field`, the base and editable IMS attributes). Answers are cached for
+//! [`CACHE_TTL`] in `<cache dir>/ims-patch/complete/` (the `cache_dir`
+//! setting, `IMS_PATCH_CACHE_DIR`, or the user cache directory); every
+//! lookup gives up after [`TIME_LIMIT`], so a slow or unreachable service
+//! never blocks the shell; nothing is asked when no credential is
+//! configured.
 //!
 //! The completion scripts run `IMS_PATCH_COMPLETE=SHELL ims-patch -- WORDS`
 //! (`commands::generate`); clap_complete calls the functions here.
