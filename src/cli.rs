@@ -279,12 +279,17 @@ ims_test). It prints the export lines that point ims-patch at it and runs \
 until interrupted. With --token given on its command line, every request \
 without that X-Auth-Token is answered 401; without it any token is accepted. \
 With --journal, every request received is appended to a file as a JSON line, \
-to see exactly what a script sent.",
+to see exactly what a script sent. With --access-key and --secret-key, \
+every request must instead carry a valid AK/SK signature (as OTC's API \
+Gateway checks it; a missing, wrong or stale one is answered 401 with the \
+gateway's error), and GET /v3/projects?name=REGION answers the region's \
+project as OTC's IAM does.",
         after_long_help = "\
 Examples:
   ims-patch sandbox
   ims-patch sandbox --port 9393 --state images.json --token s3cret
-  ims-patch sandbox --port 0 --journal requests.jsonl"
+  ims-patch sandbox --port 0 --journal requests.jsonl
+  ims-patch sandbox --access-key AKEXAMPLE --secret-key SKEXAMPLE"
     )]
     Sandbox(SandboxArgs),
 
@@ -373,6 +378,15 @@ pub struct SandboxArgs {
     /// Append every request received to FILE as a JSON line
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub journal: Option<PathBuf>,
+    /// Check an AK/SK signature (SDK-HMAC-SHA256) of this access key on every request, as OTC's API Gateway does
+    #[arg(long, value_name = "AK", requires = "secret_key", help_heading = "AK/SK")]
+    pub access_key: Option<String>,
+    /// The secret key the signatures are checked with
+    #[arg(long, value_name = "SK", requires = "access_key", help_heading = "AK/SK")]
+    pub secret_key: Option<String>,
+    /// With AK/SK: require this X-Security-Token (a temporary key pair)
+    #[arg(long, value_name = "TOKEN", requires = "access_key", help_heading = "AK/SK")]
+    pub security_token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -174,7 +174,7 @@ impl AkSkCredential {
                 err = err.hint(hint);
             }
             return Err(err
-                .hint("or set IMS_PATCH_PROJECT_ID (project_id in the profile) to skip the lookup")
+                .hint("to skip the lookup, set IMS_PATCH_PROJECT_ID (project_id in the profile)")
                 .with_wire(WireFailure {
                     reach: Reach::Reached,
                     response: Some(response),
@@ -259,6 +259,17 @@ pub fn sign_into(request: &mut WireRequest, key: &AkSk, time: SystemTime) {
     let body = request.body.as_deref().unwrap_or_default();
     let signed = aksk::sign(&request.method, &request.url, &headers, body, key, time);
     let shown = signed.redacted_headers();
+    // `-v`: what signing added, the signature and token redacted.
+    log::info!(
+        "signed {} {}: {}",
+        request.method,
+        signed.url,
+        shown
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for ((name, value), (_, shown)) in signed.headers().into_iter().zip(shown) {
         request.headers.push(if value == shown {
             Header::new(name, value)
@@ -312,9 +323,13 @@ pub fn refusal_hint(
     now: SystemTime,
 ) -> String {
     let body: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    // The gateway's own words, without the canonical request it appends.
     let message = body
         .get("error_msg")
         .and_then(Value::as_str)
+        .unwrap_or("")
+        .split(",canonicalRequest:")
+        .next()
         .unwrap_or("")
         .to_ascii_lowercase();
     let clocks = match response.header("date") {
@@ -327,7 +342,7 @@ pub fn refusal_hint(
             httpdate::fmt_http_date(now)
         ),
     };
-    if message.contains("expired") || message.contains("timestamp") || message.contains("time") {
+    if message.contains("expired") {
         return format!(
             "the signature's X-Sdk-Date is more than 15 minutes off the server's time: {clocks}; fix the system clock (enable NTP time sync)"
         );

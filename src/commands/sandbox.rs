@@ -12,6 +12,14 @@ pub fn run(args: &SandboxArgs, token: Option<String>) -> Result<()> {
         state: args.state.clone(),
         token,
         journal: args.journal.clone(),
+        aksk: match (&args.access_key, &args.secret_key) {
+            (Some(ak), Some(sk)) => Some(ims_patch_sandbox::aksk::Gateway {
+                access_key: ak.clone(),
+                secret_key: sk.clone(),
+                security_token: args.security_token.clone(),
+            }),
+            _ => None,
+        },
     };
     ims_patch_sandbox::run(options).map_err(|e| Error::runtime(format!("{e:#}")))
 }

@@ -68,6 +68,10 @@ pub struct Options {
     pub token: Option<String>,
     /// Append one JSON line per request received to this file.
     pub journal: Option<PathBuf>,
+    /// When set, every request must carry a valid AK/SK signature of this
+    /// key pair (the API Gateway's check, `aksk`), and `GET /v3/projects`
+    /// answers a region's project as IAM does.
+    pub aksk: Option<aksk::Gateway>,
 }
 
 impl Default for Options {
@@ -78,6 +82,7 @@ impl Default for Options {
             state: None,
             token: None,
             journal: None,
+            aksk: None,
         }
     }
 }
@@ -105,11 +110,15 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     // One write, so a reader sees both lines together; and a stdout closed
     // after reading the first line (as test harnesses do) must not stop
     // the server, so write errors are ignored.
-    let exports = format!(
-        "export IMS_PATCH_ENDPOINT={}\nexport IMS_PATCH_TOKEN={}\n",
-        running.endpoint,
-        shell_word(token)
-    );
+    let exports = match &opts.aksk {
+        // No token line: a token in the environment would win over AK/SK.
+        Some(gw) => aksk_exports(&running.endpoint, gw),
+        None => format!(
+            "export IMS_PATCH_ENDPOINT={}\nexport IMS_PATCH_TOKEN={}\n",
+            running.endpoint,
+            shell_word(token)
+        ),
+    };
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(exports.as_bytes()).and_then(|()| out.flush());
     drop(out);
@@ -127,14 +136,29 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             running.addr
         ));
     }
-    note(match &opts.token {
-        Some(_) => "requests must send X-Auth-Token equal to the --token value",
-        None => "any X-Auth-Token (or none) is accepted",
+    note(match (&opts.aksk, &opts.token) {
+        (Some(_), _) => "every request must be signed with the --access-key/--secret-key pair (SDK-HMAC-SHA256); GET /v3/projects?name=REGION answers the region's project",
+        (None, Some(_)) => "requests must send X-Auth-Token equal to the --token value",
+        (None, None) => "any X-Auth-Token (or none) is accepted",
     });
     if let Some(journal) = &opts.journal {
         note(&format!("journal of requests in {}", journal.display()));
     }
     running.serve(server::WORKERS)
+}
+
+/// The `export` lines for a client of an AK/SK sandbox: the endpoint, the
+/// key pair and a region (whose project the client looks up here).
+fn aksk_exports(endpoint: &str, gw: &aksk::Gateway) -> String {
+    let mut out = format!(
+        "export IMS_PATCH_ENDPOINT={endpoint}\nexport IMS_PATCH_ACCESS_KEY={}\nexport IMS_PATCH_SECRET_KEY={}\nexport IMS_PATCH_REGION=eu-de\n",
+        shell_word(&gw.access_key),
+        shell_word(&gw.secret_key)
+    );
+    if let Some(t) = &gw.security_token {
+        out.push_str(&format!("export IMS_PATCH_SECURITY_TOKEN={}\n", shell_word(t)));
+    }
+    out
 }
 
 /// A status line on stderr; a closed stderr is not an error worth dying for.
@@ -145,6 +169,19 @@ fn note(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aksk_export_lines() {
+        let gw = aksk::Gateway {
+            access_key: "AK".into(),
+            secret_key: "S K".into(),
+            security_token: Some("tok".into()),
+        };
+        assert_eq!(
+            aksk_exports("http://h:1", &gw),
+            "export IMS_PATCH_ENDPOINT=http://h:1\nexport IMS_PATCH_ACCESS_KEY=AK\nexport IMS_PATCH_SECRET_KEY='S K'\nexport IMS_PATCH_REGION=eu-de\nexport IMS_PATCH_SECURITY_TOKEN=tok\n"
+        );
+    }
 
     #[test]
     fn shell_words() {

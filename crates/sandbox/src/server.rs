@@ -125,6 +125,7 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
         .map_err(|e| anyhow!("cannot serve on {addr}: {e}"))?;
     let image_count = images.len();
     let mut state = State::new(images, &endpoint, opts.token.clone());
+    state.aksk = opts.aksk.clone();
     if let Some(path) = &opts.state {
         state.data = state::load_data(path, &state.images, super::data::MAX_DATA_BYTES)?;
     }

@@ -26,6 +26,8 @@ pub struct State {
     pub fixed_now: Option<String>,
     /// Uploaded image data by image ID (in memory only; see `data`).
     pub data: std::collections::HashMap<String, Vec<u8>>,
+    /// `Some`: every request must be signed with this AK/SK pair.
+    pub aksk: Option<crate::aksk::Gateway>,
 }
 
 impl State {
@@ -37,6 +39,7 @@ impl State {
             dirty: false,
             fixed_now: None,
             data: std::collections::HashMap::new(),
+            aksk: None,
         }
     }
 
