@@ -379,13 +379,28 @@ pub struct SandboxArgs {
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub journal: Option<PathBuf>,
     /// Check an AK/SK signature (SDK-HMAC-SHA256) of this access key on every request, as OTC's API Gateway does
-    #[arg(long, value_name = "AK", requires = "secret_key", help_heading = "AK/SK")]
+    #[arg(
+        long,
+        value_name = "AK",
+        requires = "secret_key",
+        help_heading = "AK/SK"
+    )]
     pub access_key: Option<String>,
     /// The secret key the signatures are checked with
-    #[arg(long, value_name = "SK", requires = "access_key", help_heading = "AK/SK")]
+    #[arg(
+        long,
+        value_name = "SK",
+        requires = "access_key",
+        help_heading = "AK/SK"
+    )]
     pub secret_key: Option<String>,
     /// With AK/SK: require this X-Security-Token (a temporary key pair)
-    #[arg(long, value_name = "TOKEN", requires = "access_key", help_heading = "AK/SK")]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "access_key",
+        help_heading = "AK/SK"
+    )]
     pub security_token: Option<String>,
 }
 

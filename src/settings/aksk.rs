@@ -246,49 +246,87 @@ pub fn endpoint(source: &AkSkSource) -> Option<Sourced<Endpoint>> {
 
 /// The AK/SK keys of a `clouds.yaml` cloud (`auth: {ak, sk}` or
 /// `{access_key, secret_key}`, `security_token`, `project_id`,
-/// `region_name`) as a resolution layer, ranked after the profile. `None`
-/// when the cloud has no access key. The Keystone layer of a cloud can
-/// fold these rows in.
-pub fn cloud_layer(config: &AuthConfig) -> Result<Option<Layer>> {
+/// `region_name`) or of the `OS_*` variables, as resolution layers ranked
+/// after the profile: one per value, so each error names its own source.
+/// Empty when there is no access key, or when `auth_type` names another
+/// method. The Keystone layer of a cloud can fold these rows in.
+pub fn cloud_layers(config: &AuthConfig) -> Result<Vec<Layer>> {
     if let Some(t) = &config.auth_type {
         let aksk = t.value.eq_ignore_ascii_case("aksk");
-        if aksk && config.access_key.is_none() {
+        if aksk && (config.access_key.is_none() || config.secret_key.is_none()) {
             return Err(Error::config(format!(
                 "auth_type 'aksk' ({}) needs auth: {{ak: ..., sk: ...}}",
                 t.origin
             )));
         }
-        if !aksk && config.access_key.is_some() {
-            return Ok(None);
+        if !aksk {
+            return Ok(Vec::new());
         }
     }
-    let Some(ak) = &config.access_key else {
-        return Ok(None);
+    if config.access_key.is_none() {
+        return Ok(Vec::new());
+    }
+    let source = |origin: &Origin| match origin {
+        Origin::File { cloud, path } | Origin::Profile { cloud, path, .. } => Source::Cloud {
+            cloud: cloud.clone(),
+            file: path.clone(),
+        },
+        Origin::Env(var) => crate::auth::clouds::ENV_VARS
+            .iter()
+            .find(|v| *v == var)
+            .map_or(Source::Default, |v| Source::Env(v)),
     };
-    let file = |origin: &Origin| match origin {
-        Origin::File { path, .. } | Origin::Profile { path, .. } => Some(path.clone()),
-        Origin::Env(_) => None,
-    };
-    let source = Source::Cloud {
-        cloud: config.cloud.clone().unwrap_or_default(),
-        file: file(&ak.origin).unwrap_or_default(),
-    };
-    let mut values = BTreeMap::new();
     let text = |v: &str| toml::Value::String(v.to_string());
-    values.insert("access_key", (text(&ak.value), None));
-    if let Some(sk) = &config.secret_key {
-        values.insert("secret_key", (text(sk.value.expose()), None));
+    let mut values: Vec<(&'static str, String, Origin)> = Vec::new();
+    for (name, v) in [
+        ("access_key", &config.access_key),
+        ("project_id", &config.project_id),
+        ("region", &config.region_name),
+    ] {
+        if let Some(v) = v {
+            values.push((name, v.value.clone(), v.origin.clone()));
+        }
     }
-    if let Some(t) = &config.security_token {
-        values.insert("security_token", (text(t.value.expose()), None));
+    for (name, v) in [
+        ("secret_key", &config.secret_key),
+        ("security_token", &config.security_token),
+    ] {
+        if let Some(v) = v {
+            values.push((name, v.value.expose().to_string(), v.origin.clone()));
+        }
     }
-    if let Some(p) = &config.project_id {
-        values.insert("project_id", (text(&p.value), None));
+    Ok(values
+        .into_iter()
+        .map(|(name, value, origin)| Layer {
+            source: source(&origin),
+            values: BTreeMap::from([(name, (text(&value), None))]),
+        })
+        .collect())
+}
+
+/// The AK/SK layers of the `clouds.yaml` cloud named by `OS_CLOUD`, else of
+/// the `OS_*` variables (when `OS_ACCESS_KEY` is set). Reads files.
+pub fn process_layers(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Layer>> {
+    let cloud = env("OS_CLOUD").filter(|c| !c.trim().is_empty());
+    if cloud.is_none() && env("OS_ACCESS_KEY").filter(|v| !v.is_empty()).is_none() {
+        return Ok(Vec::new());
     }
-    if let Some(r) = &config.region_name {
-        values.insert("region", (text(&r.value), None));
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let home = dirs::home_dir();
+    let config = crate::auth::clouds::resolve(
+        cloud.as_deref(),
+        env,
+        &cwd,
+        home.as_deref(),
+        &crate::auth::clouds::RealFs,
+    )?;
+    for warning in config.iter().flat_map(|c| &c.warnings) {
+        log::warn!("{warning}");
     }
-    Ok(Some(Layer { source, values }))
+    match config {
+        Some(c) => cloud_layers(&c),
+        None => Ok(Vec::new()),
+    }
 }
 
 #[cfg(test)]
@@ -488,14 +526,14 @@ mod tests {
             region_name: s("eu-nl"),
             ..AuthConfig::default()
         };
-        let layer = cloud_layer(&config).unwrap().unwrap();
+        let layers = cloud_layers(&config).unwrap();
+        assert_eq!(layers.len(), 3);
         assert_eq!(
-            layer.source.to_string(),
+            layers[0].source.to_string(),
             "from cloud 'otc' in /h/clouds.yaml"
         );
         let file = file::parse("", Path::new("/c.toml")).unwrap();
-        let r =
-            resolve::resolve_layers(&resolve::Flags::new(), &|_| None, &file, &[layer]).unwrap();
+        let r = resolve::resolve_layers(&resolve::Flags::new(), &|_| None, &file, &layers).unwrap();
         let c = connection(&r).unwrap();
         assert_eq!(
             c.endpoint.unwrap().value.to_string(),
@@ -509,15 +547,27 @@ mod tests {
             auth_type: s("password"),
             ..config.clone()
         };
-        assert!(cloud_layer(&keystone).unwrap().is_none());
+        assert!(cloud_layers(&keystone).unwrap().is_empty());
         let named = AuthConfig {
             auth_type: s("aksk"),
             access_key: None,
             ..config
         };
-        assert!(cloud_layer(&named)
+        assert!(cloud_layers(&named)
             .unwrap_err()
             .message
             .contains("auth_type 'aksk'"));
+        // The OS_* variables keep their names as sources.
+        let env = AuthConfig {
+            access_key: Some(crate::auth::clouds::Sourced {
+                value: "AK".into(),
+                origin: Origin::Env("OS_ACCESS_KEY".into()),
+            }),
+            ..AuthConfig::default()
+        };
+        assert_eq!(
+            cloud_layers(&env).unwrap()[0].source,
+            Source::Env("OS_ACCESS_KEY")
+        );
     }
 }

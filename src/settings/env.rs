@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
-use super::resolve::{config_path, resolve, Flags};
+use super::resolve::{config_path, resolve_layers, Flags};
 use super::table::SETTINGS;
 use super::{connection, file, run_options, ConnectionSettings, RunOptions};
 use crate::error::Result;
@@ -59,7 +59,10 @@ pub fn from_process(
         path,
         ..Default::default()
     });
-    let resolved = resolve(&flags, &env, &file)?;
+    // AK/SK from clouds.yaml (OS_CLOUD) or the OS_* variables.
+    let layers =
+        super::aksk::process_layers(&|name| process_env(name).and_then(|v| v.into_string().ok()))?;
+    let resolved = resolve_layers(&flags, &env, &file, &layers)?;
     Ok((
         connection(&resolved)?,
         run_options(&resolved, fields, quiet, dry_run, verbose),

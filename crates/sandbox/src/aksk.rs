@@ -464,7 +464,8 @@ pub fn projects(req: &crate::http::Request, base: &str, project_id: &str) -> cra
         !a.is_empty()
             && !b.is_empty()
             && a.bytes().all(|c| c.is_ascii_lowercase())
-            && b.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
     };
     let list: Vec<Value> = match name {
         Some(n) if !is_region(&n) => Vec::new(),

@@ -156,7 +156,10 @@ fn aksk_exports(endpoint: &str, gw: &aksk::Gateway) -> String {
         shell_word(&gw.secret_key)
     );
     if let Some(t) = &gw.security_token {
-        out.push_str(&format!("export IMS_PATCH_SECURITY_TOKEN={}\n", shell_word(t)));
+        out.push_str(&format!(
+            "export IMS_PATCH_SECURITY_TOKEN={}\n",
+            shell_word(t)
+        ));
     }
     out
 }

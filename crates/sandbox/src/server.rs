@@ -432,6 +432,7 @@ mod tests {
             state: Some(state_path.clone()),
             token: Some("tok".into()),
             journal: Some(journal_path.clone()),
+            ..Options::default()
         };
         let running = start(&opts).unwrap();
         let addr = running.addr;
