@@ -378,6 +378,9 @@ pub struct SandboxArgs {
     /// Append every request received to FILE as a JSON line
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub journal: Option<PathBuf>,
+    /// Most image data (PUT /v2/images/ID/file) kept over all images, in bytes; an upload past it gets 413
+    #[arg(long, value_name = "BYTES", default_value_t = ims_patch_sandbox::DEFAULT_MAX_IMAGE_SIZE)]
+    pub max_image_size: u64,
     /// Check an AK/SK signature (SDK-HMAC-SHA256) of this access key on every request, as OTC's API Gateway does
     #[arg(
         long,

@@ -321,6 +321,18 @@ fn a_stale_date_gets_a_hint_to_fix_the_clock() {
 
 /// A request to the sandbox signed by the client's signer at `time`.
 fn signed_raw(sb: &Sandbox, method: &str, path: &str, time: SystemTime) -> (u16, Value) {
+    signed_with_body(sb, method, path, time, None, None)
+}
+
+/// The same with a body (`sent` differs from `signed` to alter it).
+fn signed_with_body(
+    sb: &Sandbox,
+    method: &str,
+    path: &str,
+    time: SystemTime,
+    body: Option<(&str, &str)>,
+    sent: Option<&str>,
+) -> (u16, Value) {
     let url = url::Url::parse(&format!("{}{path}", sb.endpoint)).unwrap();
     let key = ims_patch::aksk::AkSk {
         access_key: AK.into(),
@@ -328,15 +340,54 @@ fn signed_raw(sb: &Sandbox, method: &str, path: &str, time: SystemTime) -> (u16,
         project_id: Some(PROJECT.into()),
         security_token: None,
     };
-    let signed = ims_patch::aksk::sign(method, &url, &[], b"", &key, time);
-    let headers = signed.headers();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let mut headers: Vec<(String, String)> = Vec::new();
+    if let Some((content_type, _)) = body {
+        headers.push(("Content-Type".into(), content_type.into()));
+    }
+    let given: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let signed_body = body.map_or("", |(_, b)| b);
+    let signed = ims_patch::aksk::sign(method, &url, &given, signed_body.as_bytes(), &key, time);
+    headers.extend(signed.headers().into_iter().map(|(n, v)| (n.to_string(), v)));
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
     let target = match signed.url.query() {
         Some(q) => format!("{}?{q}", signed.url.path()),
         None => signed.url.path().to_string(),
     };
-    let (status, body) = raw_request(&sb.endpoint, method, &target, &headers, None);
+    let sent = sent.or(body.map(|(_, b)| b));
+    let (status, body) = raw_request(&sb.endpoint, method, &target, &headers, sent);
     (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+#[test]
+fn image_data_uploads_are_signed_over_their_bytes() {
+    let sb = sandbox();
+    let now = SystemTime::now();
+    let create = json!({"name": "data é", "disk_format": "raw", "container_format": "bare"});
+    let (status, image) = signed_with_body(
+        &sb,
+        "POST",
+        "/v2/images",
+        now,
+        Some(("application/json", &create.to_string())),
+        None,
+    );
+    assert_eq!(status, 201, "{image}");
+    let file = format!("/v2/images/{}/file", image["id"].as_str().unwrap());
+    let data = Some(("application/octet-stream", "some image bytes"));
+    let (status, body) = signed_with_body(&sb, "PUT", &file, now, data, Some("other image bytes"));
+    assert_eq!(status, 401, "an altered upload: {body}");
+    let (status, body) = signed_with_body(&sb, "PUT", &file, now, data, None);
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = raw_request(&sb.endpoint, "GET", &file, &[], None);
+    assert_eq!(status, 401, "an unsigned download");
+    let (status, _) = signed_raw(&sb, "GET", &file, now);
+    assert_eq!(status, 200);
 }
 
 #[test]
