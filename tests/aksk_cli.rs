@@ -88,7 +88,7 @@ fn every_command_is_signed_and_accepted_in_both_patch_formats() {
             sb.clear_journal();
             let out = run(&["-o", "json", "rename", SEED_ID, name], None);
             assert_eq!(out.json()["name"], *name);
-            assert_eq!(sb.request_lines(), [patch_path.clone()]);
+            assert_eq!(sb.request_lines(), std::slice::from_ref(&patch_path));
             assert_eq!(
                 sb.requests()[0]["headers"]["content-type"],
                 format!("application/openstack-images-{format}-json-patch")
@@ -350,7 +350,12 @@ fn signed_with_body(
         .collect();
     let signed_body = body.map_or("", |(_, b)| b);
     let signed = ims_patch::aksk::sign(method, &url, &given, signed_body.as_bytes(), &key, time);
-    headers.extend(signed.headers().into_iter().map(|(n, v)| (n.to_string(), v)));
+    headers.extend(
+        signed
+            .headers()
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v)),
+    );
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .map(|(n, v)| (n.as_str(), v.as_str()))
@@ -513,6 +518,21 @@ fn clouds_yaml_and_openstack_variables() {
         .run();
     out.ok();
     all_signed_and_accepted(&sb);
+    // A cloud that is not there does not stop a token user.
+    let plain = Sandbox::start();
+    let out = plain
+        .ims()
+        .env("OS_CLIENT_CONFIG_FILE", &clouds)
+        .env("OS_CLOUD", "not-a-cloud")
+        .args(["show", SEED_ID])
+        .run();
+    out.ok();
+    assert!(
+        out.stderr
+            .contains("warning: AK/SK keys of OS_CLOUD not used"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

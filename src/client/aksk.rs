@@ -547,7 +547,10 @@ mod tests {
             std::hint::black_box(&r);
         }
         let each = started.elapsed() / runs;
-        println!("signing one PATCH: {:.1} µs (mean of {runs})", each.as_secs_f64() * 1e6);
+        println!(
+            "signing one PATCH: {:.1} µs (mean of {runs})",
+            each.as_secs_f64() * 1e6
+        );
         assert!(each < Duration::from_micros(100), "{each:?}");
     }
 

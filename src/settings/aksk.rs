@@ -305,7 +305,9 @@ pub fn cloud_layers(config: &AuthConfig) -> Result<Vec<Layer>> {
 }
 
 /// The AK/SK layers of the `clouds.yaml` cloud named by `OS_CLOUD`, else of
-/// the `OS_*` variables (when `OS_ACCESS_KEY` is set). Reads files.
+/// the `OS_*` variables (when `OS_ACCESS_KEY` is set). Reads files. A cloud
+/// that cannot be read is a warning, not an error: `OS_CLOUD` may be set for
+/// another tool while this run uses a token.
 pub fn process_layers(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Layer>> {
     let cloud = env("OS_CLOUD").filter(|c| !c.trim().is_empty());
     if cloud.is_none() && env("OS_ACCESS_KEY").filter(|v| !v.is_empty()).is_none() {
@@ -313,13 +315,19 @@ pub fn process_layers(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Layer>
     }
     let cwd = std::env::current_dir().unwrap_or_default();
     let home = dirs::home_dir();
-    let config = crate::auth::clouds::resolve(
+    let config = match crate::auth::clouds::resolve(
         cloud.as_deref(),
         env,
         &cwd,
         home.as_deref(),
         &crate::auth::clouds::RealFs,
-    )?;
+    ) {
+        Ok(config) => config,
+        Err(e) => {
+            log::warn!("AK/SK keys of OS_CLOUD not used: {}", e.message);
+            return Ok(Vec::new());
+        }
+    };
     for warning in config.iter().flat_map(|c| &c.warnings) {
         log::warn!("{warning}");
     }

@@ -860,4 +860,40 @@ mod tests {
         assert_eq!(unhex("0aFf"), Some(vec![0x0a, 0xff]));
         assert_eq!(unhex("0"), None);
     }
+
+    #[test]
+    fn the_iam_project_lookup_answers_region_names_only() {
+        let req = crate::http::Request::new("GET", "/v3/projects?name=eu%2Dnl&x=1");
+        let v = projects(&req, "http://h", PROJECT).body_json();
+        assert_eq!(v["projects"][0]["name"], "eu-nl");
+        assert_eq!(v["projects"][0]["id"], PROJECT);
+        for sub in ["eu-de_sub", "local", "EU-DE", "eu-"] {
+            let q = format!("/v3/projects?name={sub}");
+            let v =
+                projects(&crate::http::Request::new("GET", &q), "http://h", PROJECT).body_json();
+            assert_eq!(v["projects"], json!([]), "{sub}");
+        }
+        assert_eq!(decode("a+b%20c%C3%A9%zz%"), "a b cé%zz%");
+    }
+
+    #[test]
+    fn an_aksk_sandbox_refuses_unsigned_requests_everywhere() {
+        let mut state = crate::state::State::seeded("http://127.0.0.1:9292");
+        state.aksk = Some(gateway());
+        for path in [
+            "/v2/images",
+            "/v3/projects?name=eu-de",
+            "/v3/auth/tokens",
+            "/versions",
+        ] {
+            let req = crate::http::Request::new("GET", path).header("X-Auth-Token", "t");
+            let resp = crate::router::handle(&mut state, &req);
+            assert_eq!(resp.status, 401, "{path}");
+            assert_eq!(resp.body_json()["error_code"], "APIGW.0301", "{path}");
+            assert_eq!(
+                resp.body_json()["error_msg"],
+                "Incorrect IAM authentication information: x-auth-token not found"
+            );
+        }
+    }
 }
