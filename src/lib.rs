@@ -148,7 +148,7 @@ pub fn print_outcome(client: &Client, outcome: &Outcome, options: &RunOptions) -
             fields: options.fields.clone(),
             quiet: options.quiet,
         };
-        output::print_image(&image.value, &style)?;
+        output::print_image(&image.value, &image.raw, &style)?;
     }
     Ok(())
 }

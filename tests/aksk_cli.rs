@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
-use crate::support::{raw_request, Canned, Ims, Run, Sandbox, SEED_ID};
+use crate::support::fault::{Fault, Reply};
+use crate::support::{raw_request, Ims, Run, Sandbox, SEED_ID};
 
 const AK: &str = "AKSANDBOX00000000001";
 const SK: &str = "sk-sandbox-secret-that-must-never-be-printed";
@@ -103,7 +104,7 @@ fn every_command_is_signed_and_accepted_in_both_patch_formats() {
             assert_eq!(lines[1], patch_path);
             assert_eq!(
                 sb.requests()[0]["query"],
-                format!("name={}", encode(name)),
+                format!("name={}", encode(&format!("eq:{name}"))),
                 "the canonical query is the one sent"
             );
 
@@ -292,13 +293,9 @@ fn refused_signatures_exit_4_with_what_to_check() {
 fn a_stale_date_gets_a_hint_to_fix_the_clock() {
     let date = "Tue, 01 Dec 2026 13:00:00 GMT";
     let body = r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: calc ak sk signature fail:signature expired","request_id":"r1"}"#;
-    let canned = Canned::answer(
-        "401 Unauthorized",
-        &[("Content-Type", "application/json"), ("Date", date)],
-        body,
-    );
+    let server = Fault::always(Reply::json(401, body).header("Date", date));
     let out = Ims::new()
-        .env("IMS_PATCH_ENDPOINT", &canned.endpoint)
+        .env("IMS_PATCH_ENDPOINT", &server.endpoint)
         .env("IMS_PATCH_ACCESS_KEY", AK)
         .env("IMS_PATCH_SECRET_KEY", SK)
         .env("IMS_PATCH_PROJECT_ID", PROJECT)

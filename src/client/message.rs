@@ -6,6 +6,10 @@ use serde_json::Value;
 
 use super::status_line;
 
+/// Glance's (webob's) 404 message for a path that no route serves, such as
+/// an endpoint that already ends in `/v2/images`.
+pub const NO_ROUTE: &str = "The resource could not be found.";
+
 fn shorten(text: &str, max: usize) -> String {
     let text = text.trim();
     if text.chars().count() <= max {

@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::endpoint::{without_credentials, Endpoint};
+use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Result};
 use crate::output::OutputFormat;
 use crate::patch::PatchFormat;
@@ -163,7 +163,7 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
                 text.source
                     .bad_value(format!(
                         "invalid endpoint '{}' ({}): {why}",
-                        without_credentials(&text.value),
+                        endpoint::shown(&text.value),
                         text.source
                     ))
                     .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
@@ -173,7 +173,7 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
             {
                 return Err(text.source.bad_value(format!(
                     "endpoint '{}' ({}) uses plain http to another machine, which would send the token unencrypted",
-                    text.value, text.source
+                    endpoint::shown(&text.value), text.source
                 ))
                 .hint("use https://, or pass --allow-http (allow_http = true in the profile) if the network is trusted"));
             }

@@ -170,8 +170,8 @@ pub const SETTINGS: &[Setting] = &[
         .key("patch_format")
         .default("v2.1"),
     Setting::new("output", Parse::Choice(&[
-        ("table", "Two columns, Property and Value, keys sorted"),
-        ("json", "The image exactly as the server returned it, pretty-printed"),
+        ("table", "Two columns, Property and Value, keys sorted; control and bidi characters shown as escapes"),
+        ("json", "The image exactly as the server returned it, re-indented (numbers, key order and repeated keys kept); with --field, those keys' values as the server wrote them"),
     ]), Run, "Output format of the image")
         .flag("--output", Some("FORMAT"))
         .short('o')
@@ -184,7 +184,7 @@ pub const SETTINGS: &[Setting] = &[
         .env("IMS_PATCH_TIMEOUT")
         .key("timeout")
         .default("30"),
-    Setting::new("cacert", Parse::Path, Connection, "PEM file with the CA certificate(s) to trust for the endpoint")
+    Setting::new("cacert", Parse::Path, Connection, "PEM file with the CA certificate(s) to trust for the endpoint, or with its own self-signed certificate")
         .flag("--cacert", Some("PEM"))
         .env("IMS_PATCH_CACERT")
         .key("cacert"),
