@@ -27,13 +27,14 @@ start() {
 start token
 start aksk --access-key AKBENCH0000000000001 --secret-key sk-bench-0000000000000000000000000000000
 
-token_env=$(sed 's/^export //' "$tmp/token.env" | tr '\n' ' ')
-aksk_env="$(sed 's/^export //' "$tmp/aksk.env" | tr '\n' ' ') IMS_PATCH_CACHE_DIR=$tmp/cache"
+mapfile -t token_env < <(sed 's/^export //' "$tmp/token.env")
+mapfile -t aksk_env < <(sed 's/^export //' "$tmp/aksk.env")
+aksk_env+=("IMS_PATCH_CACHE_DIR=$tmp/cache")
 
 # Warm the project cache (the one lookup, GET /v3/projects?name=eu-de).
-env -i $aksk_env "$bin" -q rename $id warm
+env -i "${aksk_env[@]}" "$bin" -q rename $id warm
 : >"$tmp/aksk.jsonl"
-for i in $(seq 10); do env -i $aksk_env "$bin" -q rename $id "edit $i"; done
+for i in $(seq 10); do env -i "${aksk_env[@]}" "$bin" -q rename $id "edit $i"; done
 echo "requests for 10 AK/SK renames (sandbox journal):"
 python3 - "$tmp/aksk.jsonl" <<'PY'
 import collections, json, sys
@@ -45,7 +46,7 @@ for what, n in count.items():
 PY
 
 hyperfine -N --warmup 20 --min-runs 200 "$@" \
-  -n "rename, token" "env -i $token_env $bin -q rename $id bench" \
-  -n "rename, AK/SK" "env -i $aksk_env $bin -q rename $id bench"
+  -n "rename, token" "env -i ${token_env[*]} $bin -q rename $id bench" \
+  -n "rename, AK/SK" "env -i ${aksk_env[*]} $bin -q rename $id bench"
 
 cargo test --release --quiet --lib signing_an_edit -- --ignored --nocapture 2>/dev/null | grep 'signing one PATCH'
