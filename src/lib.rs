@@ -18,6 +18,7 @@ pub mod patch;
 pub mod sanitize;
 pub mod secret;
 pub mod settings;
+pub mod source;
 pub mod wire;
 
 use std::io::Write;
@@ -98,8 +99,14 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     };
     let g = cli.global;
     logger::init(g.verbose);
-    let (connection, options) =
+    let (mut connection, options) =
         settings::env::from_process(matches, g.fields, g.quiet, g.dry_run, g.verbose)?;
+    if let settings::CredentialSource::Keystone(login) = &mut connection.credential {
+        login.show_login = options.dry_run && !options.verbose;
+    }
+    if let Command::Auth(args) = &command {
+        return commands::auth::run(connection, &options, args);
+    }
     let client = Client::new(connection)?;
     let run = RunSettings {
         patch_format: options.patch_format,
@@ -112,7 +119,9 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
         Command::UnsetAttr(args) => commands::unset_attr::run(&client, run, &args),
         Command::Show(args) => commands::show::run(&client, run, &args),
         Command::Patch(args) => commands::patch::run(&client, run, &args),
-        Command::Generate(_) | Command::Sandbox(_) => unreachable!("handled above"),
+        Command::Generate(_) | Command::Sandbox(_) | Command::Auth(_) => {
+            unreachable!("handled above")
+        }
     }?;
     print_outcome(&client, &outcome, &options)
 }

@@ -128,6 +128,10 @@ pub fn build(source: &CredentialSource, transport: &Arc<Transport>) -> Result<Bo
         CredentialSource::AkSk(source) => {
             Box::new(super::aksk::AkSkCredential::build(source, transport)?)
         }
+        CredentialSource::Keystone(login) => Box::new(super::session::KeystoneSession::new(
+            (**login).clone(),
+            Arc::clone(transport),
+        )?),
         CredentialSource::None => return Err(no_token()),
     })
 }

@@ -8,6 +8,7 @@
 pub mod aksk;
 pub mod credential;
 pub mod message;
+pub mod session;
 pub mod tls;
 pub mod transport;
 
@@ -91,7 +92,7 @@ impl Client {
         match self.credential.endpoint()? {
             Some(e) => Ok(Sourced {
                 value: e,
-                source: crate::settings::Source::Default,
+                source: crate::settings::Source::Catalog,
             }),
             None => Err(no_endpoint()),
         }

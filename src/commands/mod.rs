@@ -4,6 +4,7 @@
 //! its arguments into an [`Edit`] (pure). The runner holds no state: several
 //! threads may run it at once with one shared `Client`.
 
+pub mod auth;
 pub mod describe;
 pub mod generate;
 pub mod patch;

@@ -21,8 +21,9 @@ pub fn run(args: &SandboxArgs, token: Option<String>) -> Result<()> {
             _ => None,
         },
         max_image_size: args.max_image_size,
-        // Keystone: token_ttl, users, require_auth (flags to come).
-        ..Default::default()
+        token_ttl: std::time::Duration::from_secs(args.token_ttl),
+        users: args.users.clone(),
+        require_auth: args.require_auth,
     };
     ims_patch_sandbox::run(options).map_err(|e| Error::runtime(format!("{e:#}")))
 }

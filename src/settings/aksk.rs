@@ -11,7 +11,7 @@ use url::Url;
 
 use super::resolve::Layer;
 use super::{Resolved, Source, Sourced};
-use crate::auth::clouds::{AuthConfig, Origin};
+use crate::auth::clouds::AuthConfig;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -198,12 +198,16 @@ pub fn source(r: &Resolved, endpoint: Option<&Sourced<Endpoint>>) -> Result<Opti
             )));
         }
     };
-    let region = r.text("region").map(|s| s.with(s.value.trim().to_string()));
+    let region = r
+        .text("region")
+        .or_else(|| r.text("os_region_name"))
+        .map(|s| s.with(s.value.trim().to_string()));
     if let Some(region) = &region {
         check_region(region)?;
     }
     let project_id = r
         .text("project_id")
+        .or_else(|| r.text("os_project_id"))
         .map(|s| s.with(s.value.trim().to_string()));
     if let Some(p) = &project_id {
         if p.value.chars().any(|c| !c.is_ascii_graphic()) {
@@ -245,96 +249,31 @@ pub fn endpoint(source: &AkSkSource) -> Option<Sourced<Endpoint>> {
 }
 
 /// The AK/SK keys of a `clouds.yaml` cloud (`auth: {ak, sk}` or
-/// `{access_key, secret_key}`, `security_token`, `project_id`,
-/// `region_name`) or of the `OS_*` variables, as resolution layers ranked
-/// after the profile: one per value, so each error names its own source.
-/// Empty when there is no access key, or when `auth_type` names another
-/// method. The Keystone layer of a cloud can fold these rows in.
-pub fn cloud_layers(config: &AuthConfig) -> Result<Vec<Layer>> {
-    if let Some(t) = &config.auth_type {
-        let aksk = t.value.eq_ignore_ascii_case("aksk");
-        if aksk && (config.access_key.is_none() || config.secret_key.is_none()) {
-            return Err(Error::config(format!(
-                "auth_type 'aksk' ({}) needs auth: {{ak: ..., sk: ...}}",
-                t.origin
-            )));
-        }
-        if !aksk {
-            return Ok(Vec::new());
-        }
-    }
-    if config.access_key.is_none() {
-        return Ok(Vec::new());
-    }
-    let source = |origin: &Origin| match origin {
-        Origin::File { cloud, path } | Origin::Profile { cloud, path, .. } => Source::Cloud {
-            cloud: cloud.clone(),
-            file: path.clone(),
-        },
-        Origin::Env(var) => crate::auth::clouds::ENV_VARS
-            .iter()
-            .find(|v| *v == var)
-            .map_or(Source::Default, |v| Source::Env(v)),
-    };
+/// `{access_key, secret_key}`, and `security_token`) as resolution layers
+/// ranked after the profile, one per value so that each error names its
+/// own source. The cloud's `project_id`, `region_name` and `auth_type`
+/// come through the login's layers (`settings::login::cloud_layers`).
+pub fn cloud_layers(config: &AuthConfig) -> Vec<Layer> {
     let text = |v: &str| toml::Value::String(v.to_string());
-    let mut values: Vec<(&'static str, String, Origin)> = Vec::new();
-    for (name, v) in [
-        ("access_key", &config.access_key),
-        ("project_id", &config.project_id),
-        ("region", &config.region_name),
-    ] {
-        if let Some(v) = v {
-            values.push((name, v.value.clone(), v.origin.clone()));
-        }
+    let mut layers = Vec::new();
+    if let Some(ak) = &config.access_key {
+        layers.push(Layer {
+            source: ak.source.clone(),
+            values: BTreeMap::from([("access_key", (text(&ak.value), None))]),
+        });
     }
     for (name, v) in [
         ("secret_key", &config.secret_key),
         ("security_token", &config.security_token),
     ] {
         if let Some(v) = v {
-            values.push((name, v.value.expose().to_string(), v.origin.clone()));
+            layers.push(Layer {
+                source: v.source.clone(),
+                values: BTreeMap::from([(name, (text(v.value.expose()), None))]),
+            });
         }
     }
-    Ok(values
-        .into_iter()
-        .map(|(name, value, origin)| Layer {
-            source: source(&origin),
-            values: BTreeMap::from([(name, (text(&value), None))]),
-        })
-        .collect())
-}
-
-/// The AK/SK layers of the `clouds.yaml` cloud named by `OS_CLOUD`, else of
-/// the `OS_*` variables (when `OS_ACCESS_KEY` is set). Reads files. A cloud
-/// that cannot be read is a warning, not an error: `OS_CLOUD` may be set for
-/// another tool while this run uses a token.
-pub fn process_layers(env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Layer>> {
-    let cloud = env("OS_CLOUD").filter(|c| !c.trim().is_empty());
-    if cloud.is_none() && env("OS_ACCESS_KEY").filter(|v| !v.is_empty()).is_none() {
-        return Ok(Vec::new());
-    }
-    let cwd = std::env::current_dir().unwrap_or_default();
-    let home = dirs::home_dir();
-    let config = match crate::auth::clouds::resolve(
-        cloud.as_deref(),
-        env,
-        &cwd,
-        home.as_deref(),
-        &crate::auth::clouds::RealFs,
-    ) {
-        Ok(config) => config,
-        Err(e) => {
-            log::warn!("AK/SK keys of OS_CLOUD not used: {}", e.message);
-            return Ok(Vec::new());
-        }
-    };
-    for warning in config.iter().flat_map(|c| &c.warnings) {
-        log::warn!("{warning}");
-    }
-    match config {
-        Some(c) => cloud_layers(&c),
-        None => Ok(Vec::new()),
-    }
+    layers
 }
 
 #[cfg(test)]
@@ -510,21 +449,21 @@ mod tests {
     }
 
     #[test]
-    fn clouds_yaml_keys_become_a_layer() {
-        let origin = Origin::File {
+    fn clouds_yaml_keys_become_layers() {
+        let source = Source::Cloud {
             cloud: "otc".into(),
-            path: "/h/clouds.yaml".into(),
+            file: "/h/clouds.yaml".into(),
         };
         let s = |v: &str| {
-            Some(crate::auth::clouds::Sourced {
+            Some(crate::source::Sourced {
                 value: v.to_string(),
-                origin: origin.clone(),
+                source: source.clone(),
             })
         };
         let secret = |v: &str| {
-            Some(crate::auth::clouds::Sourced {
+            Some(crate::source::Sourced {
                 value: Secret::new(v),
-                origin: origin.clone(),
+                source: source.clone(),
             })
         };
         let config = AuthConfig {
@@ -534,15 +473,23 @@ mod tests {
             region_name: s("eu-nl"),
             ..AuthConfig::default()
         };
-        let layers = cloud_layers(&config).unwrap();
-        assert_eq!(layers.len(), 3);
+        let layers_of = |c: &AuthConfig| {
+            let mut layers = crate::settings::login::cloud_layers(c);
+            layers.extend(cloud_layers(c));
+            layers
+        };
+        let mine = cloud_layers(&config);
+        assert_eq!(mine.len(), 2);
         assert_eq!(
-            layers[0].source.to_string(),
+            mine[0].source.to_string(),
             "from cloud 'otc' in /h/clouds.yaml"
         );
         let file = file::parse("", Path::new("/c.toml")).unwrap();
-        let r = resolve::resolve_layers(&resolve::Flags::new(), &|_| None, &file, &layers).unwrap();
-        let c = connection(&r).unwrap();
+        let resolve_cloud = |c: &AuthConfig| {
+            resolve::resolve_layers(&resolve::Flags::new(), &|_| None, &file, &layers_of(c))
+                .and_then(|r| connection(&r))
+        };
+        let c = resolve_cloud(&config).unwrap();
         assert_eq!(
             c.endpoint.unwrap().value.to_string(),
             "https://ims.eu-nl.otc.t-systems.com"
@@ -551,31 +498,27 @@ mod tests {
             panic!()
         };
         assert_eq!(a.access_key.value, "AK");
-        let keystone = AuthConfig {
-            auth_type: s("password"),
-            ..config.clone()
-        };
-        assert!(cloud_layers(&keystone).unwrap().is_empty());
+        assert_eq!(a.region.unwrap().source, source);
         let named = AuthConfig {
             auth_type: s("aksk"),
             access_key: None,
+            ..config.clone()
+        };
+        let e = resolve_cloud(&named).unwrap_err();
+        assert!(
+            e.message.contains("auth_type 'aksk' (from cloud 'otc'"),
+            "{}",
+            e.message
+        );
+        let with_project = AuthConfig {
+            auth_type: s("aksk"),
+            project_id: s("p-sub"),
             ..config
         };
-        assert!(cloud_layers(&named)
-            .unwrap_err()
-            .message
-            .contains("auth_type 'aksk'"));
-        // The OS_* variables keep their names as sources.
-        let env = AuthConfig {
-            access_key: Some(crate::auth::clouds::Sourced {
-                value: "AK".into(),
-                origin: Origin::Env("OS_ACCESS_KEY".into()),
-            }),
-            ..AuthConfig::default()
+        let c = resolve_cloud(&with_project).unwrap();
+        let CredentialSource::AkSk(a) = c.credential else {
+            panic!()
         };
-        assert_eq!(
-            cloud_layers(&env).unwrap()[0].source,
-            Source::Env("OS_ACCESS_KEY")
-        );
+        assert_eq!(a.project_id.unwrap().value, "p-sub");
     }
 }
