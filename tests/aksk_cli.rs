@@ -247,6 +247,24 @@ fn dry_run_and_verbose_show_the_signing_headers_redacted() {
 }
 
 #[test]
+fn auth_status_names_the_keys_sources_never_the_secret() {
+    let sb = sandbox();
+    let cache = tempfile::tempdir().unwrap();
+    let out = ims(&sb, cache.path()).args(["auth", "status"]).run();
+    out.ok();
+    assert!(
+        out.stdout.contains("credential: aksk")
+            && out.stdout.contains(&format!(
+                "access key '{AK}' (from IMS_PATCH_ACCESS_KEY), secret key (from IMS_PATCH_SECRET_KEY)"
+            )),
+        "{}",
+        out.stdout
+    );
+    no_secret(&out, &[]);
+    assert!(sb.requests().is_empty(), "status sends nothing");
+}
+
+#[test]
 fn refused_signatures_exit_4_with_what_to_check() {
     let sb = sandbox();
     let cache = tempfile::tempdir().unwrap();
