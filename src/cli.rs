@@ -282,7 +282,11 @@ With --journal, every request received is appended to a file as a JSON line, \
 to see exactly what a script sent. It also answers the Keystone v3 login \
 calls under /v3 (user demo, password demopass, project demo, domain Default, \
 or --users FILE) with a service catalog pointing at itself; with \
---require-auth its image API answers 401 to unknown or expired tokens.
+--require-auth its image API answers 401 to unknown or expired tokens. With \
+--access-key and --secret-key, every request must instead carry a valid AK/SK \
+signature (as OTC's API Gateway checks it; a missing, wrong or stale one is \
+answered 401 with the gateway's error), and GET /v3/projects?name=REGION \
+answers the region's project as OTC's IAM does.
 
 With -- COMMAND [ARGS...], it starts a fresh sandbox on a free port, runs \
 COMMAND with IMS_PATCH_ENDPOINT and IMS_PATCH_TOKEN set to it, every other \
@@ -292,13 +296,18 @@ real is reached or kept), stops the sandbox when COMMAND \
 exits and exits with COMMAND's status (128+N if signal N ended it). With \
 --require-auth and no --token, COMMAND gets no token but OS_AUTH_URL of the \
 sandbox's Keystone (and, without --users, the demo user's OS_USERNAME, \
-OS_PASSWORD, OS_PROJECT_NAME and domains), so it logs in as on a real cloud.",
+OS_PASSWORD, OS_PROJECT_NAME and domains), so it logs in as on a real cloud. \
+With --access-key and --secret-key, COMMAND gets IMS_PATCH_ACCESS_KEY, \
+IMS_PATCH_SECRET_KEY (and IMS_PATCH_SECURITY_TOKEN) and IMS_PATCH_REGION \
+instead, and signs its requests.",
         after_long_help = "\
 Examples:
   ims-patch sandbox
   ims-patch sandbox --port 9393 --state images.json --token s3cret
   ims-patch sandbox --port 0 --journal requests.jsonl
   ims-patch sandbox --require-auth --token-ttl 600 --users users.toml
+  ims-patch sandbox --access-key AKEXAMPLE --secret-key SKEXAMPLE
+
   ims-patch sandbox -- ims-patch rename 33ad552d-1149-471c-8190-ff6776174a00 ims_test01
   ims-patch sandbox --journal run.jsonl -- ./fix-images.sh"
     )]
@@ -468,6 +477,30 @@ pub struct SandboxArgs {
     /// Answer 401 to image API requests without a valid token of its Keystone (or the --token)
     #[arg(long)]
     pub require_auth: bool,
+    /// Check an AK/SK signature (SDK-HMAC-SHA256) of this access key on every request, as OTC's API Gateway does
+    #[arg(
+        long,
+        value_name = "AK",
+        requires = "secret_key",
+        help_heading = "AK/SK"
+    )]
+    pub access_key: Option<String>,
+    /// The secret key the signatures are checked with
+    #[arg(
+        long,
+        value_name = "SK",
+        requires = "access_key",
+        help_heading = "AK/SK"
+    )]
+    pub secret_key: Option<String>,
+    /// With AK/SK: require this X-Security-Token (a temporary key pair)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "access_key",
+        help_heading = "AK/SK"
+    )]
+    pub security_token: Option<String>,
     /// Run COMMAND against a fresh sandbox (on a free port unless --port), then stop it; exit with COMMAND's status
     #[arg(last = true, value_name = "COMMAND", value_hint = clap::ValueHint::CommandWithArguments)]
     pub command: Vec<std::ffi::OsString>,

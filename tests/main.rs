@@ -6,6 +6,7 @@ mod support;
 
 mod against_glance;
 mod aksk;
+mod aksk_cli;
 mod architecture;
 mod commands;
 mod completion;

@@ -189,3 +189,46 @@ fn with_require_auth_the_command_logs_in_to_the_sandboxs_keystone() {
     assert_eq!(paths[1], "GET /v2/images");
     assert!(paths[2].starts_with("PATCH /v2/images/"), "{text}");
 }
+
+#[test]
+fn with_a_key_pair_the_command_signs_its_requests() {
+    let run = Ims::new()
+        .env("PATH", path_with_bin())
+        .args([
+            "sandbox",
+            "--access-key",
+            "AKSANDBOX",
+            "--secret-key",
+            "SKSANDBOX",
+        ])
+        .args([
+            "--",
+            "ims-patch",
+            "rename",
+            SEED_ID,
+            "signed",
+            "-o",
+            "value",
+        ])
+        .args(["--field", "name"])
+        .run();
+    run.ok();
+    assert_eq!(run.stdout, "signed\n");
+    // A wrong key is refused by the sandbox's gateway check: the key pair
+    // given is the one COMMAND signs with, nothing else.
+    let run = Ims::new()
+        .env("PATH", path_with_bin())
+        .args([
+            "sandbox",
+            "--access-key",
+            "AKSANDBOX",
+            "--secret-key",
+            "SKSANDBOX",
+        ])
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "IMS_PATCH_SECRET_KEY=wrong ims-patch show {SEED_ID} -o value --field name"
+        ))
+        .run();
+    run.code(4);
+}

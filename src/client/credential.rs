@@ -39,6 +39,12 @@ pub trait Credential: Send + Sync + fmt::Debug {
 
     /// Where it comes from, for hints: "from IMS_PATCH_TOKEN".
     fn source(&self) -> String;
+
+    /// The hint for a 401 answer to a request it authorised, when it can
+    /// say more than "missing, invalid or expired" (a refused signature).
+    fn refusal_hint(&self, _response: &crate::wire::WireResponse) -> Option<String> {
+        None
+    }
 }
 
 /// A token sent as `X-Auth-Token`: given, read from a file, or printed by
@@ -118,6 +124,9 @@ pub fn build(source: &CredentialSource, transport: &Arc<Transport>) -> Result<Bo
             };
             let token = helper_command::run("token_command", &c.source, &c.value, limits)?;
             Box::new(StaticToken::new(token, c.source.clone())?)
+        }
+        CredentialSource::AkSk(source) => {
+            Box::new(super::aksk::AkSkCredential::build(source, transport)?)
         }
         CredentialSource::Keystone(login) => Box::new(super::session::KeystoneSession::new(
             (**login).clone(),

@@ -5,6 +5,7 @@
 //! bytes read), and turns an error status into an error that keeps the
 //! answer. `Client` is `Send + Sync`: one client serves several threads.
 
+pub mod aksk;
 pub mod credential;
 pub mod message;
 pub mod session;
@@ -261,10 +262,12 @@ impl Client {
             };
             let err = Error::new(kind, text);
             match status {
-                401 => err.hint(format!(
-                    "the token ({}) is missing, invalid or expired; get a new one",
-                    self.credential.source()
-                )),
+                401 => err.hint(self.credential.refusal_hint(&response).unwrap_or_else(|| {
+                    format!(
+                        "the token ({}) is missing, invalid or expired; get a new one",
+                        self.credential.source()
+                    )
+                })),
                 403 if message.contains("queued image") => err.hint(
                     "disk_format and container_format can only change while the image is queued, before its data is uploaded",
                 ),

@@ -143,6 +143,21 @@ fn status(connection: &ConnectionSettings, session: Option<&KeystoneSession>) ->
                 used,
             )
         }
+        CredentialSource::AkSk(a) => {
+            let mut used = vec![a.describe()];
+            if let Some(t) = &a.security_token {
+                used.push(format!("security_token ({})", t.source));
+            }
+            match (&a.project_id, &a.region) {
+                (Some(p), _) => used.push(format!("project_id '{}' ({})", p.value, p.source)),
+                (None, Some(r)) => used.push(format!(
+                    "project of region '{}' ({}), looked up once and cached",
+                    r.value, r.source
+                )),
+                (None, None) => {}
+            }
+            ("aksk (each request signed, SDK-HMAC-SHA256)".into(), used)
+        }
         CredentialSource::None => ("none".into(), vec![]),
     };
     let cache = session.map(|s| {

@@ -23,6 +23,14 @@ fn options(args: &SandboxArgs, token: Option<String>) -> ims_patch_sandbox::Opti
         state: args.state.clone(),
         token,
         journal: args.journal.clone(),
+        aksk: match (&args.access_key, &args.secret_key) {
+            (Some(ak), Some(sk)) => Some(ims_patch_sandbox::aksk::Gateway {
+                access_key: ak.clone(),
+                secret_key: sk.clone(),
+                security_token: args.security_token.clone(),
+            }),
+            _ => None,
+        },
         max_image_size: args.max_image_size,
         token_ttl: std::time::Duration::from_secs(args.token_ttl),
         users: args.users.clone(),
@@ -39,15 +47,28 @@ pub fn withheld(name: &OsStr) -> bool {
     name.starts_with("OS_") || name.starts_with("IMS_PATCH_")
 }
 
-/// How COMMAND authenticates: with the sandbox's token (`--token`, or
-/// `sandbox`, which it accepts unless `--require-auth`); with
-/// `--require-auth` and no `--token`, by logging in to the sandbox's own
-/// Keystone (`OS_AUTH_URL` and, without `--users`, its `demo` user).
+/// How COMMAND authenticates: with the key pair of an AK/SK sandbox
+/// (`--access-key`, `--secret-key`, and a region whose project it looks
+/// up there); with the sandbox's token (`--token`, or `sandbox`, which it
+/// accepts unless `--require-auth`); with `--require-auth` and no
+/// `--token`, by logging in to the sandbox's own Keystone (`OS_AUTH_URL`
+/// and, without `--users`, its `demo` user).
 pub fn credential_env(
     endpoint: &str,
     token: Option<&str>,
     args: &SandboxArgs,
 ) -> Vec<(&'static str, String)> {
+    if let (Some(ak), Some(sk)) = (&args.access_key, &args.secret_key) {
+        let mut env = vec![
+            ("IMS_PATCH_ACCESS_KEY", ak.clone()),
+            ("IMS_PATCH_SECRET_KEY", sk.clone()),
+            ("IMS_PATCH_REGION", "eu-de".to_string()),
+        ];
+        if let Some(t) = &args.security_token {
+            env.push(("IMS_PATCH_SECURITY_TOKEN", t.clone()));
+        }
+        return env;
+    }
     match (token, args.require_auth) {
         (Some(t), _) => vec![("IMS_PATCH_TOKEN", t.to_string())],
         (None, false) => vec![("IMS_PATCH_TOKEN", "sandbox".to_string())],

@@ -109,6 +109,8 @@ fn with_cloud(
     for warning in &config.warnings {
         log::warn!("{warning}");
     }
-    let layers = super::login::cloud_layers(&config);
+    let mut layers = super::login::cloud_layers(&config);
+    // The cloud's AK/SK keys (ak/sk, access_key/secret_key, security_token).
+    layers.extend(super::aksk::cloud_layers(&config));
     resolve_layers(flags, env, file, &layers).map(Some)
 }

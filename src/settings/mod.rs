@@ -3,6 +3,7 @@
 //! gets, and run options, which the caller keeps; the source of every value
 //! is kept so each error can name it.
 
+pub mod aksk;
 pub mod env;
 pub mod file;
 pub mod login;
@@ -31,6 +32,8 @@ pub enum CredentialSource {
     TokenFile(Sourced<PathBuf>),
     /// A profile's `token_command`.
     TokenCommand(Sourced<String>),
+    /// An OTC access key pair: each request is signed (SDK-HMAC-SHA256).
+    AkSk(Box<aksk::AkSkSource>),
     /// A Keystone (OTC IAM) login: clouds.yaml, `OS_*`, profile keys.
     Keystone(Box<login::Login>),
     /// Nothing configured.
@@ -121,9 +124,15 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
             Some(text.with(parsed))
         }
     };
+    let credential = credential_source(r, endpoint.as_ref())?;
+    // With AK/SK and a region, the endpoint is the region's OTC IMS.
+    let endpoint = match (&endpoint, &credential) {
+        (None, CredentialSource::AkSk(a)) => aksk::endpoint(a),
+        _ => endpoint,
+    };
     Ok(ConnectionSettings {
         endpoint,
-        credential: credential_source(r)?,
+        credential,
         tls: Tls {
             cacert: r.path("cacert"),
             insecure: r.switched_on("insecure"),
@@ -135,13 +144,48 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
     })
 }
 
-/// A flag or environment token wins; a profile may set only one of token,
-/// token_file and token_command.
-fn credential_source(r: &Resolved) -> Result<CredentialSource> {
+/// A flag or environment token wins, then an access key from the
+/// environment; a profile may set only one of token, token_file,
+/// token_command and access_key.
+fn credential_source(
+    r: &Resolved,
+    endpoint: Option<&Sourced<Endpoint>>,
+) -> Result<CredentialSource> {
     let token = r.secret("token");
     if let Some(t) = &token {
         if matches!(t.source, Source::Flag(_) | Source::Env(_)) {
             return Ok(CredentialSource::Token(t.clone()));
+        }
+    }
+    let access_key = r.text("access_key");
+    let file = r.path("token_file");
+    let command = r.text("token_command");
+    let from_profile = |s: &Source| matches!(s, Source::Profile { .. });
+    let token_set = token.is_some() || file.is_some() || command.is_some();
+    // AK/SK: an access key, unless auth_type names another method or a
+    // profile sets both it and a token (an error below).
+    let auth_type = r.text("os_auth_type");
+    let aksk_named = auth_type
+        .as_ref()
+        .is_some_and(|t| t.value.eq_ignore_ascii_case("aksk"));
+    if let (true, None, Some(t)) = (aksk_named, &access_key, &auth_type) {
+        return Err(Error::config(format!(
+            "auth_type 'aksk' ({}) needs an access key and a secret key",
+            t.source
+        ))
+        .hint("set IMS_PATCH_ACCESS_KEY and IMS_PATCH_SECRET_KEY, or ak and sk under auth: in the cloud"));
+    }
+    match &access_key {
+        Some(ak)
+            if (auth_type.is_none() || aksk_named) && (!token_set || !from_profile(&ak.source)) =>
+        {
+            let source = aksk::source(r, endpoint)?.expect("an access key is set");
+            return Ok(CredentialSource::AkSk(Box::new(source)));
+        }
+        Some(_) => {}
+        // A secret key without an access key is an error.
+        None => {
+            aksk::source(r, endpoint)?;
         }
     }
     if let Some(login) = login::login(r)? {
@@ -163,12 +207,11 @@ fn credential_source(r: &Resolved) -> Result<CredentialSource> {
     if let (None, Some(t)) = (&token, r.secret("os_token")) {
         return Ok(CredentialSource::Token(t));
     }
-    let file = r.path("token_file");
-    let command = r.text("token_command");
     let set: Vec<&str> = [
         ("token", token.is_some()),
         ("token_file", file.is_some()),
         ("token_command", command.is_some()),
+        ("access_key", access_key.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, is_set)| is_set.then_some(name))

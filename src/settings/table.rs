@@ -300,6 +300,31 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("cache_dir", Parse::Path, Connection, "Directory of the token cache (tokens in ims-patch/tokens/ below it) [default: the user cache dir]")
         .env("IMS_PATCH_CACHE_DIR")
         .key("cache_dir"),
+    // AK/SK signing (OTC): src/settings/aksk.rs turns these into a credential.
+    Setting::new("access_key", Parse::Text, Connection, "OTC access key (AK): sign requests with AK/SK instead of sending a token")
+        .env("IMS_PATCH_ACCESS_KEY")
+        .env_aliases(&["OS_ACCESS_KEY"])
+        .key("access_key"),
+    Setting::new("secret_key", Parse::Secret, Connection, "OTC secret key (SK) of the access key (prefer secret_key_command or secret_key_file in a profile)")
+        .env("IMS_PATCH_SECRET_KEY")
+        .env_aliases(&["OS_SECRET_KEY"])
+        .key("secret_key"),
+    Setting::new("secret_key_file", Parse::Path, Connection, "File whose content is the secret key")
+        .key("secret_key_file"),
+    Setting::new("secret_key_command", Parse::Text, Connection, "Shell command whose standard output is the secret key")
+        .key("secret_key_command"),
+    Setting::new("security_token", Parse::Secret, Connection, "Security token of a temporary AK/SK, sent as X-Security-Token")
+        .env("IMS_PATCH_SECURITY_TOKEN")
+        .env_aliases(&["OS_SECURITY_TOKEN"])
+        .key("security_token"),
+    Setting::new("project_id", Parse::Text, Connection, "Project ID sent as X-Project-Id with AK/SK, before --os-project-id and the profile's project_id (needed for sub-projects; else the region's project is looked up once)")
+        .env("IMS_PATCH_PROJECT_ID"),
+    Setting::new("region", Parse::Text, Connection, "OTC region (eu-de, eu-nl), before --os-region-name: with AK/SK and no endpoint, the endpoint is https://ims.REGION.otc.t-systems.com")
+        .env("IMS_PATCH_REGION")
+        .key("region"),
+    Setting::new("iam_endpoint", Parse::Text, Connection, "IAM URL for the AK/SK project lookup [default: https://iam.REGION.otc.t-systems.com, or a loopback endpoint itself]")
+        .env("IMS_PATCH_IAM_ENDPOINT")
+        .key("iam_endpoint"),
 ];
 
 /// The row of `name`; a name that is not in the table is a bug.
