@@ -179,6 +179,21 @@ fn status(connection: &ConnectionSettings, session: Option<&KeystoneSession>) ->
     })
 }
 
+/// `key=value` words of an object, nested objects flattened as
+/// `outer.inner=value`, null members left out.
+fn pairs(prefix: &str, map: &serde_json::Map<String, Value>) -> Vec<String> {
+    let mut words = Vec::new();
+    for (k, v) in map {
+        match v {
+            Value::Null => {}
+            Value::Object(inner) => words.extend(pairs(&format!("{prefix}{k}."), inner)),
+            Value::String(s) => words.push(format!("{prefix}{k}={s}")),
+            other => words.push(format!("{prefix}{k}={other}")),
+        }
+    }
+    words
+}
+
 /// JSON with -o json; else `key: value` lines.
 fn print(value: &Value, json: bool, options: &RunOptions) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -214,19 +229,7 @@ fn print(value: &Value, json: bool, options: &RunOptions) -> Result<()> {
                 o["url"].as_str().unwrap_or(""),
                 o["source"].as_str().unwrap_or("")
             ),
-            Value::Object(o) => o
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| {
-                    format!(
-                        "{k}={}",
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string())
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
+            Value::Object(o) => pairs("", o).join(" "),
             other => other.to_string(),
         };
         let sep = if text.starts_with('\n') { ":" } else { ": " };
