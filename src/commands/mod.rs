@@ -4,6 +4,7 @@
 //! its arguments into an [`Edit`] (pure). The runner holds no state: several
 //! threads may run it at once with one shared `Client`.
 
+pub mod batch;
 pub mod describe;
 pub mod generate;
 pub mod patch;
@@ -92,7 +93,7 @@ fn send_json(
 }
 
 /// The `images` list of a list answer.
-fn images_of(list: Value, request_url: &str) -> Result<Vec<Value>> {
+pub(crate) fn images_of(list: Value, request_url: &str) -> Result<Vec<Value>> {
     match list {
         Value::Object(mut o) => match o.remove("images") {
             Some(Value::Array(images)) => Ok(images),

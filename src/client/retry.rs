@@ -5,7 +5,11 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use serde_json::Value;
+
+use crate::error::Error;
 use crate::patch::{Op, OpKind, PatchFormat};
+use crate::wire::{Reach, WireRequest};
 
 /// `--retries` when not given.
 pub const DEFAULT_RETRIES: u32 = 3;
@@ -66,6 +70,8 @@ pub enum Unsafe {
     Remove,
     /// v2.0 `add` fails with 409 on an attribute the first attempt added.
     V20,
+    /// Any other write (POST, PUT, DELETE).
+    Write,
 }
 
 /// Whether a request leaves the same state when sent twice.
@@ -128,6 +134,7 @@ impl GiveUp {
                     Unsafe::V20 => {
                         "a v2.0 patch may already have been applied, and its adds would conflict"
                     }
+                    Unsafe::Write => "the request may already have been applied",
                 };
                 let mut note = format!("not repeated: {what}");
                 if attempts > 1 {
@@ -285,6 +292,76 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     let when = httpdate::parse_http_date(value).ok()?;
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// How a failed exchange failed, for the policy; `None` for an error that
+/// is not a failed exchange (a local error, a credential that failed).
+pub fn failure_of(err: &Error, now: SystemTime) -> Option<Failure> {
+    let wire = err.wire.as_ref()?;
+    if let Some(response) = &wire.response {
+        if response.is_success() {
+            // A 2xx that could not be read (too large, cut off).
+            return if wire.timed_out {
+                Some(Failure::ReadTimeout)
+            } else {
+                Some(Failure::Dropped)
+            };
+        }
+        let retry_after = response.header("retry-after").and_then(|v| {
+            let now = response
+                .header("date")
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .unwrap_or(now);
+            parse_retry_after(v, now)
+        });
+        return Some(Failure::Status {
+            status: response.status,
+            retry_after,
+        });
+    }
+    Some(match (wire.reach, wire.timed_out) {
+        (Reach::NotSent, _) => Failure::Connect,
+        (_, true) => Failure::ReadTimeout,
+        (_, false) => Failure::Dropped,
+    })
+}
+
+/// Whether `request` may be sent twice: a read may; a PATCH only in v2.1
+/// with nothing but `add` and `replace` ops (read from its body); any
+/// other write may not.
+pub fn safety_of_request(request: &WireRequest) -> Safety {
+    if request.is_read() {
+        return Safety::READ;
+    }
+    let content_type = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+        .map(|h| h.value.as_str())
+        .unwrap_or("");
+    if request.method != "PATCH" {
+        return Safety::NotRepeatable(Unsafe::Write);
+    }
+    if content_type.contains("v2.0") {
+        return Safety::NotRepeatable(Unsafe::V20);
+    }
+    let ops: Option<Vec<Value>> = request
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+    match ops {
+        Some(ops)
+            if ops.iter().all(|op| {
+                matches!(
+                    op.get("op").and_then(Value::as_str),
+                    Some("add") | Some("replace")
+                )
+            }) =>
+        {
+            Safety::Repeatable
+        }
+        _ => Safety::NotRepeatable(Unsafe::Remove),
+    }
 }
 
 impl fmt::Display for Decision {
