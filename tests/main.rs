@@ -7,6 +7,7 @@ mod support;
 mod against_glance;
 mod aksk;
 mod architecture;
+mod batch;
 mod commands;
 mod config;
 mod conformance;
