@@ -111,18 +111,26 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
         patch_format: options.patch_format,
         dry_run: options.dry_run,
     };
-    let outcome = match command {
-        Command::Rename(args) => commands::rename::run(&client, run, &args),
-        Command::Describe(args) => commands::describe::run(&client, run, &args),
-        Command::SetAttr(args) => commands::set_attr::run(&client, run, &args),
-        Command::UnsetAttr(args) => commands::unset_attr::run(&client, run, &args),
-        Command::Show(args) => commands::show::run(&client, run, &args),
-        Command::Patch(args) => commands::patch::run(&client, run, &args),
+    let outcome = match commands::batch::undoable(&client, &command, &options) {
+        Some(outcome) => outcome?,
+        None => single(&client, run, command)?,
+    };
+    print_outcome(&client, &outcome, &options).map(|()| 0)
+}
+
+/// Runs a single-image command.
+fn single(client: &Client, run: RunSettings, command: Command) -> Result<Outcome> {
+    match command {
+        Command::Rename(args) => commands::rename::run(client, run, &args),
+        Command::Describe(args) => commands::describe::run(client, run, &args),
+        Command::SetAttr(args) => commands::set_attr::run(client, run, &args),
+        Command::UnsetAttr(args) => commands::unset_attr::run(client, run, &args),
+        Command::Show(args) => commands::show::run(client, run, &args),
+        Command::Patch(args) => commands::patch::run(client, run, &args),
         Command::Generate(_) | Command::Sandbox(_) | Command::List(_) | Command::Apply(_) => {
             unreachable!("handled above")
         }
-    }?;
-    print_outcome(&client, &outcome, &options).map(|()| 0)
+    }
 }
 
 /// A status line on stderr, unless `--quiet`.

@@ -473,3 +473,43 @@ fn ctrl_c_finishes_in_flight_reports_the_rest_not_started_and_exits_130() {
     assert!(stderr.contains("not started"), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
 }
+
+#[test]
+fn undo_file_on_a_single_image_edit_reads_first_and_restores() {
+    let sb = Sandbox::start();
+    let before = sb.image(SEED_ID);
+    let dir = tempfile::tempdir().unwrap();
+    let undo = dir.path().join("undo.jsonl");
+    sb.clear_journal();
+    let run = sb
+        .ims()
+        .args(["-v", "unset-attr", "--ignore-missing", "--undo-file"])
+        .arg(&undo)
+        .args([SEED_ID, "__os_version", "__not_set"])
+        .run();
+    run.ok();
+    assert!(run.stderr.contains("read before it is edited"), "{}", run.stderr);
+    let lines = sb.request_lines();
+    assert_eq!(lines.iter().filter(|l| l.starts_with("GET")).count(), 1, "{lines:?}");
+    assert_eq!(lines.last().unwrap(), &format!("PATCH /v2/images/{SEED_ID}"));
+    let line: Value = serde_json::from_str(std::fs::read_to_string(&undo).unwrap().trim()).unwrap();
+    assert_eq!(
+        line,
+        json!({"image": SEED_ID, "patch": [{"op": "add", "path": "/__os_version", "value": before["__os_version"]}]})
+    );
+    sb.ims().arg("apply").arg(&undo).run().ok();
+    let mut after = sb.image(SEED_ID);
+    let mut before = before;
+    after.as_object_mut().unwrap().remove("updated_at");
+    before.as_object_mut().unwrap().remove("updated_at");
+    assert_eq!(after, before);
+    // An undo file is written once.
+    let again = sb
+        .ims()
+        .args(["set-attr", "--undo-file"])
+        .arg(&undo)
+        .args([SEED_ID, "a=b"])
+        .run();
+    again.code(2);
+    assert!(again.stderr.contains("written once"), "{}", again.stderr);
+}

@@ -176,12 +176,13 @@ fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> D
             Some(_) if !options.settings.dry_run => {
                 let image = commands::read_image(client, &id, &mut scratch)?;
                 result.name = name_of(&image.value).or(result.name.take());
-                Some(image.value)
+                Some(image)
             }
             _ => None,
         };
-        let outcome = commands::run_edit(client, options.settings, &id, &job.edit)
-            .map_err(commands::ignore_missing_hint)?;
+        let outcome =
+            commands::run_edit_with(client, options.settings, &id, &job.edit, prior.clone())
+                .map_err(commands::ignore_missing_hint)?;
         if let Some(request) = &outcome.planned {
             planned = Some(client.render(request)?);
             result.result = Outcome::Skipped;
@@ -196,6 +197,7 @@ fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> D
             result.name = name_of(&image.value).or(result.name.take());
         }
         result.result = Outcome::Changed;
+        let prior = prior.map(|image| image.value);
         if let (Some(journal), Some(Value::Object(prior))) = (&options.journal, &prior) {
             let mut present: HashSet<String> = prior.keys().cloned().collect();
             let (ops, _) = commands::plan(&job.edit, &mut present, options.settings.patch_format);
@@ -278,6 +280,7 @@ where
     let interrupted = Arc::new(AtomicBool::new(false));
     catch_interrupt(&interrupted);
     let claims = Claims::default();
+    let failures = std::sync::atomic::AtomicU64::new(0);
     let jobs = options.jobs.max(1);
     let (job_tx, job_rx) = sync_channel::<Item>(jobs * 2);
     let job_rx = Mutex::new(job_rx);
@@ -306,7 +309,7 @@ where
         });
         for _ in 0..jobs {
             let done_tx = done_tx.clone();
-            let (job_rx, claims, options) = (&job_rx, &claims, &options);
+            let (job_rx, claims, options, failures) = (&job_rx, &claims, &options, &failures);
             scope.spawn(move || loop {
                 let item = match job_rx.lock() {
                     Ok(rx) => rx.recv(),
@@ -326,6 +329,14 @@ where
                     },
                     Ok(job) => edit_one(client, options, claims, &job),
                 };
+                // Counted here, before this worker takes its next job, so
+                // that --fail-fast starts nothing after the failure.
+                if done.result.result == Outcome::Failed {
+                    let failures = failures.fetch_add(1, Ordering::SeqCst) + 1;
+                    if options.max_failures.is_some_and(|max| failures >= max) {
+                        options.stop.store(true, Ordering::SeqCst);
+                    }
+                }
                 if done_tx.send(done).is_err() {
                     break;
                 }
@@ -353,10 +364,7 @@ where
             }
             tally.add(&done.result);
             if done.result.result == Outcome::Failed {
-                let failures = tally.count(Outcome::Failed) as u64;
-                if options.max_failures.is_some_and(|max| failures >= max) {
-                    options.stop.store(true, Ordering::SeqCst);
-                }
+                let failures = tally.count(Outcome::Failed);
                 bar.set_message(format!("{failures} failed"));
             }
             bar.inc(1);

@@ -49,6 +49,63 @@ pub fn dispatch(client: &Client, command: &Command, options: &RunOptions) -> Opt
     Some(edit.and_then(|edit| select_and_run(client, selection, edit, options)))
 }
 
+/// With `--undo-file`, a single-image edit reads the image first and
+/// writes its undo line before the image is printed; `None` when there is
+/// no undo file or the command is no single-image edit.
+pub fn undoable(
+    client: &Client,
+    command: &Command,
+    options: &RunOptions,
+) -> Option<Result<super::Outcome>> {
+    let path = options.batch.undo_file.as_ref()?;
+    let (image, edit) = match command {
+        Command::Rename(a) => (a.image.clone(), Ok(super::rename::edit(a))),
+        Command::SetAttr(a) => (a.image.clone()?, super::set_attr::edit(a)),
+        Command::UnsetAttr(a) => (a.image.clone()?, super::unset_attr::edit(a)),
+        Command::Describe(a) => (a.image.clone()?, super::describe::edit(a)),
+        Command::Patch(a) => (
+            a.image.clone()?,
+            super::patch::read_input(&a.file)
+                .and_then(|(text, origin)| super::patch::edit(&text, &origin)),
+        ),
+        _ => return None,
+    };
+    let settings = super::RunSettings {
+        patch_format: options.patch_format,
+        dry_run: options.dry_run,
+    };
+    Some(edit.and_then(|edit| {
+        if options.dry_run {
+            return super::run_edit(client, settings, &image, &edit);
+        }
+        crate::patch::validate(&edit.ops)?;
+        let journal = Journal::open(&path.value, JournalMode::CreateNew)
+            .map_err(|e| Error { message: format!("{} ({})", e.message, path.source), ..e })?;
+        log::info!("--undo-file: the image is read before it is edited (two requests)");
+        let mut scratch = super::Outcome::default();
+        let (id, _) = super::resolve(client, &image, &mut scratch)?;
+        let prior = super::read_image(client, &id, &mut scratch)?;
+        let mut outcome = super::run_edit_with(client, settings, &id, &edit, Some(prior.clone()))
+            .map_err(super::ignore_missing_hint)?;
+        if let (false, Value::Object(prior)) = (outcome.unchanged, &prior.value) {
+            let mut present = prior.keys().cloned().collect();
+            let (ops, _) = super::plan(&edit, &mut present, options.patch_format);
+            let undo = crate::batch::undo::undo_ops(prior, &ops).map_err(|why| {
+                Error::runtime(format!("image {id} was changed, but its undo line cannot be made: {why}"))
+            })?;
+            journal.record(&id, &undo).map_err(|e| {
+                Error::runtime(format!(
+                    "image {id} was changed, but its undo line was not written: {}",
+                    e.message
+                ))
+            })?;
+        }
+        scratch.sent.append(&mut outcome.sent);
+        outcome.sent = scratch.sent;
+        Ok(outcome)
+    }))
+}
+
 /// With a selection the IMAGE slot holds the first edit.
 fn shifted(image: &Option<String>, rest: &[String]) -> Vec<String> {
     image.iter().chain(rest).cloned().collect()
