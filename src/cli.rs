@@ -198,7 +198,7 @@ Examples:
 
     /// Set or clear the IMS description (__description)
     #[command(
-    override_usage = "ims-patch describe [OPTIONS] IMAGE [TEXT]\n       ims-patch describe [OPTIONS] (--images-from FILE | --where KEY=VALUE...) [TEXT]",
+        override_usage = "ims-patch describe [OPTIONS] IMAGE [TEXT]\n       ims-patch describe [OPTIONS] (--images-from FILE | --where KEY=VALUE...) [TEXT]",
         long_about = "\
 Set the IMS description attribute __description (add /__description), or \
 remove it with --clear. With --images-from or --where, every positional \
@@ -214,7 +214,7 @@ Examples:
 
     /// Set attributes, all in one atomic request
     #[command(
-    override_usage = "ims-patch set-attr [OPTIONS] IMAGE KEY=VALUE...\n       ims-patch set-attr [OPTIONS] (--images-from FILE | --where KEY=VALUE...) KEY=VALUE...",
+        override_usage = "ims-patch set-attr [OPTIONS] IMAGE KEY=VALUE...\n       ims-patch set-attr [OPTIONS] (--images-from FILE | --where KEY=VALUE...) KEY=VALUE...",
         long_about = "\
 Set one or more attributes in one request: one add per pair, applied all or \
 nothing by the server. With --images-from or --where, every positional \
@@ -236,7 +236,7 @@ Examples:
 
     /// Remove attributes, all in one atomic request
     #[command(
-    override_usage = "ims-patch unset-attr [OPTIONS] IMAGE KEY...\n       ims-patch unset-attr [OPTIONS] (--images-from FILE | --where KEY=VALUE...) KEY...",
+        override_usage = "ims-patch unset-attr [OPTIONS] IMAGE KEY...\n       ims-patch unset-attr [OPTIONS] (--images-from FILE | --where KEY=VALUE...) KEY...",
         long_about = "\
 Remove one or more custom attributes in one request (one remove per key). \
 With --images-from or --where, every positional argument is a KEY. \
@@ -264,7 +264,7 @@ Examples:
 
     /// Send an op list written in the v2.1 form, checked locally first
     #[command(
-    override_usage = "ims-patch patch [OPTIONS] IMAGE\n       ims-patch patch [OPTIONS] (--images-from FILE | --where KEY=VALUE...) --file FILE",
+        override_usage = "ims-patch patch [OPTIONS] IMAGE\n       ims-patch patch [OPTIONS] (--images-from FILE | --where KEY=VALUE...) --file FILE",
         long_about = "\
 Send a list of operations written in the v2.1 form, read from FILE or from \
 standard input:
@@ -357,7 +357,12 @@ pub struct SelectionArgs {
     #[arg(long, value_name = "FILE", help_heading = "Batch", conflicts_with = "where", value_hint = clap::ValueHint::FilePath)]
     pub images_from: Option<PathBuf>,
     /// Edit every image GET /v2/images?KEY=VALUE lists (repeatable; all must hold)
-    #[arg(long = "where", id = "where", value_name = "KEY=VALUE", help_heading = "Batch")]
+    #[arg(
+        long = "where",
+        id = "where",
+        value_name = "KEY=VALUE",
+        help_heading = "Batch"
+    )]
     pub where_: Vec<String>,
     #[command(flatten)]
     pub control: BatchControl,
@@ -406,7 +411,7 @@ pub struct DescribeArgs {
     pub ignore_missing: bool,
     #[command(flatten)]
     pub selection: SelectionArgs,
-    /// Image ID or name
+    /// Image ID or name (with --images-from or --where: the first edit)
     #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
     pub image: Option<String>,
     /// The description
@@ -418,7 +423,7 @@ pub struct DescribeArgs {
 pub struct SetAttrArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
-    /// Image ID or name
+    /// Image ID or name (with --images-from or --where: the first edit)
     #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
     pub image: Option<String>,
     /// Attributes to set: KEY=VALUE, or KEY:=JSON for a typed value
@@ -433,7 +438,7 @@ pub struct UnsetAttrArgs {
     pub ignore_missing: bool,
     #[command(flatten)]
     pub selection: SelectionArgs,
-    /// Image ID or name
+    /// Image ID or name (with --images-from or --where: the first edit)
     #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
     pub image: Option<String>,
     /// Attributes to remove
@@ -452,7 +457,7 @@ pub struct ShowArgs {
 pub struct PatchArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
-    /// Image ID or name
+    /// Image ID or name (none with --images-from or --where)
     #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
     pub image: Option<String>,
     /// File with the op list; - reads standard input

@@ -47,7 +47,15 @@ fn where_follows_next_links_across_pages_and_filters_on_a_custom_property() {
     sb.clear_journal();
     let run = sb
         .ims()
-        .args(["list", "--where", "__batch=pages", "--where", "limit=2", "-o", "json"])
+        .args([
+            "list",
+            "--where",
+            "__batch=pages",
+            "--where",
+            "limit=2",
+            "-o",
+            "json",
+        ])
         .run();
     run.ok();
     let listed: Vec<String> = json_lines(&run.stdout)
@@ -129,7 +137,12 @@ fn a_selection_matching_nothing_is_exit_5_with_nothing_sent() {
         .args(["set-attr", "--where", "__batch=none-such", "a=b"])
         .run();
     run.code(5);
-    assert!(run.stderr.contains("no image matches --where '__batch=none-such'"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("no image matches --where '__batch=none-such'"),
+        "{}",
+        run.stderr
+    );
     assert!(sb.request_lines().iter().all(|l| l.starts_with("GET")));
     let run = sb
         .ims()
@@ -170,13 +183,27 @@ fn exit_codes_of_mixed_failures() {
     // --fail-fast: the rest is not started, and the failure's code decides.
     let run = sb
         .ims()
-        .args(["set-attr", "--images-from", "-", "--jobs", "1", "--fail-fast", "-o", "json", "k=w"])
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "1",
+            "--fail-fast",
+            "-o",
+            "json",
+            "k=w",
+        ])
         .stdin(&format!("{missing}\n{}\n{}\n", ids[0], ids[1]))
         .run();
     run.code(5);
     let results = json_lines(&run.stdout);
     assert_eq!(results[0]["result"], "failed");
-    assert!(results[1..].iter().all(|r| r["result"] == "not_started"), "{}", run.stdout);
+    assert!(
+        results[1..].iter().all(|r| r["result"] == "not_started"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -257,13 +284,20 @@ fn dry_run_prints_each_request_and_the_count_and_sends_no_patch() {
         .run();
     run.ok();
     assert_eq!(run.stdout.matches("PATCH ").count(), 2, "{}", run.stdout);
-    assert!(run.stderr.contains("2 PATCH requests not sent"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("2 PATCH requests not sent"),
+        "{}",
+        run.stderr
+    );
     assert!(sb.request_lines().iter().all(|l| l.starts_with("GET")));
 }
 
 #[test]
 fn a_503_with_retry_after_is_retried_and_verbose_says_so() {
-    let fault = Fault::start(vec![Reply::unavailable(1), Reply::json(200, &image_json(SEED_ID))]);
+    let fault = Fault::start(vec![
+        Reply::unavailable(1),
+        Reply::json(200, &image_json(SEED_ID)),
+    ]);
     let started = Instant::now();
     let run = fault
         .ims()
@@ -273,7 +307,9 @@ fn a_503_with_retry_after_is_retried_and_verbose_says_so() {
     assert!(started.elapsed() >= Duration::from_millis(900));
     assert_eq!(fault.requests().len(), 2);
     assert!(
-        run.stderr.contains("attempt 1 of 4 failed: the server answered 503; waiting 1.0 s as the server asked"),
+        run.stderr.contains(
+            "attempt 1 of 4 failed: the server answered 503; waiting 1.0 s as the server asked"
+        ),
         "{}",
         run.stderr
     );
@@ -288,7 +324,11 @@ fn retries_give_up_and_say_how_many_attempts() {
         .run();
     run.code(8);
     assert_eq!(fault.requests().len(), 3);
-    assert!(run.stderr.contains("gave up after 3 attempts"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("gave up after 3 attempts"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -298,7 +338,8 @@ fn a_dropped_remove_is_not_repeated_and_a_dropped_add_is() {
     run.code(1);
     assert_eq!(fault.requests().len(), 1);
     assert!(
-        run.stderr.contains("not repeated: a remove may already have been applied"),
+        run.stderr
+            .contains("not repeated: a remove may already have been applied"),
         "{}",
         run.stderr
     );
@@ -320,7 +361,16 @@ fn database_is_locked_500s_are_retried_for_adds_and_reported_when_they_persist()
     let fault = Fault::start(vec![locked.clone(), Reply::json(200, &image_json(SEED_ID))]);
     let run = fault
         .ims()
-        .args(["--retry-max-wait", "0.2", "set-attr", "--images-from", "-", "-o", "json", "k=v"])
+        .args([
+            "--retry-max-wait",
+            "0.2",
+            "set-attr",
+            "--images-from",
+            "-",
+            "-o",
+            "json",
+            "k=v",
+        ])
         .stdin(&format!("{SEED_ID}\n"))
         .run();
     run.ok();
@@ -328,14 +378,28 @@ fn database_is_locked_500s_are_retried_for_adds_and_reported_when_they_persist()
     let fault = Fault::always(locked);
     let run = fault
         .ims()
-        .args(["--retry-max-wait", "0.1", "--retries", "1", "set-attr", "--images-from", "-", "-o", "json", "k=v"])
+        .args([
+            "--retry-max-wait",
+            "0.1",
+            "--retries",
+            "1",
+            "set-attr",
+            "--images-from",
+            "-",
+            "-o",
+            "json",
+            "k=v",
+        ])
         .stdin(&format!("{SEED_ID}\n"))
         .run();
     run.code(8);
     let result = &json_lines(&run.stdout)[0];
     assert_eq!(result["attempts"], 2);
     let error = result["error"].as_str().unwrap();
-    assert!(error.contains("database is locked") && error.contains("gave up after 2 attempts"), "{error}");
+    assert!(
+        error.contains("database is locked") && error.contains("gave up after 2 attempts"),
+        "{error}"
+    );
 }
 
 /// A keep-alive server that silently treats a connection idle longer than
@@ -413,7 +477,11 @@ fn serve_idle(
             return;
         }
         let (status, extra, text) = if n == 0 {
-            ("503 Service Unavailable", format!("Retry-After: {retry_after}\r\n"), "{}".to_string())
+            (
+                "503 Service Unavailable",
+                format!("Retry-After: {retry_after}\r\n"),
+                "{}".to_string(),
+            )
         } else {
             ("200 OK", String::new(), image_json(SEED_ID))
         };
@@ -439,7 +507,11 @@ fn a_kept_alive_connection_the_server_closed_silently_never_fails_a_remove() {
         .args(["unset-attr", SEED_ID, "__support_kvm"])
         .run();
     run.ok();
-    assert_eq!(server.hangups.load(Ordering::SeqCst), 0, "a stale connection was reused");
+    assert_eq!(
+        server.hangups.load(Ordering::SeqCst),
+        0,
+        "a stale connection was reused"
+    );
     assert_eq!(server.requests.load(Ordering::SeqCst), 2);
 }
 
@@ -452,23 +524,49 @@ fn ctrl_c_finishes_in_flight_reports_the_rest_not_started_and_exits_130() {
         .collect();
     let mut child = fault
         .ims()
-        .args(["set-attr", "--images-from", "-", "--jobs", "2", "-o", "json", "k=v"])
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "2",
+            "-o",
+            "json",
+            "k=v",
+        ])
         .stdin(&ids)
         .spawn();
     std::thread::sleep(Duration::from_millis(1000));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let mut stdout = String::new();
     let mut stderr = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{stdout}\n{stderr}");
     let results = json_lines(&stdout);
     assert_eq!(results.len(), 20, "every image has a line: {stdout}");
     let changed = results.iter().filter(|r| r["result"] == "changed").count();
-    let not_started = results.iter().filter(|r| r["result"] == "not_started").count();
+    let not_started = results
+        .iter()
+        .filter(|r| r["result"] == "not_started")
+        .count();
     assert!(changed >= 2 && not_started >= 10, "{stdout}");
-    assert_eq!(changed + not_started, 20, "in-flight requests finished: {stdout}");
+    assert_eq!(
+        changed + not_started,
+        20,
+        "in-flight requests finished: {stdout}"
+    );
     assert_eq!(fault.requests().len(), changed);
     assert!(stderr.contains("not started"), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
@@ -488,10 +586,21 @@ fn undo_file_on_a_single_image_edit_reads_first_and_restores() {
         .args([SEED_ID, "__os_version", "__not_set"])
         .run();
     run.ok();
-    assert!(run.stderr.contains("read before it is edited"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("read before it is edited"),
+        "{}",
+        run.stderr
+    );
     let lines = sb.request_lines();
-    assert_eq!(lines.iter().filter(|l| l.starts_with("GET")).count(), 1, "{lines:?}");
-    assert_eq!(lines.last().unwrap(), &format!("PATCH /v2/images/{SEED_ID}"));
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("GET")).count(),
+        1,
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &format!("PATCH /v2/images/{SEED_ID}")
+    );
     let line: Value = serde_json::from_str(std::fs::read_to_string(&undo).unwrap().trim()).unwrap();
     assert_eq!(
         line,

@@ -91,10 +91,7 @@ impl Claims {
             if !state.0.contains(id) {
                 break;
             }
-            state = self
-                .released
-                .wait(state)
-                .unwrap_or_else(|e| e.into_inner());
+            state = self.released.wait(state).unwrap_or_else(|e| e.into_inner());
         }
         state.0.insert(id.to_string());
         if once {

@@ -79,8 +79,10 @@ pub fn undoable(
             return super::run_edit(client, settings, &image, &edit);
         }
         crate::patch::validate(&edit.ops)?;
-        let journal = Journal::open(&path.value, JournalMode::CreateNew)
-            .map_err(|e| Error { message: format!("{} ({})", e.message, path.source), ..e })?;
+        let journal = Journal::open(&path.value, JournalMode::CreateNew).map_err(|e| Error {
+            message: format!("{} ({})", e.message, path.source),
+            ..e
+        })?;
         log::info!("--undo-file: the image is read before it is edited (two requests)");
         let mut scratch = super::Outcome::default();
         let (id, _) = super::resolve(client, &image, &mut scratch)?;
@@ -91,7 +93,9 @@ pub fn undoable(
             let mut present = prior.keys().cloned().collect();
             let (ops, _) = super::plan(&edit, &mut present, options.patch_format);
             let undo = crate::batch::undo::undo_ops(prior, &ops).map_err(|why| {
-                Error::runtime(format!("image {id} was changed, but its undo line cannot be made: {why}"))
+                Error::runtime(format!(
+                    "image {id} was changed, but its undo line cannot be made: {why}"
+                ))
             })?;
             journal.record(&id, &undo).map_err(|e| {
                 Error::runtime(format!(
@@ -168,10 +172,8 @@ fn patch_edit(args: &PatchArgs) -> Result<Edit> {
 pub fn parse_filter(filter: &str) -> Result<(&str, &str)> {
     match filter.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key, value)),
-        _ => Err(
-            Error::usage(format!("--where '{filter}' is not KEY=VALUE"))
-                .hint("for example: --where __os_type=Linux --where status=active"),
-        ),
+        _ => Err(Error::usage(format!("--where '{filter}' is not KEY=VALUE"))
+            .hint("for example: --where __os_type=Linux --where status=active")),
     }
 }
 
@@ -266,8 +268,10 @@ fn batch_options(
 ) -> Result<Options> {
     let journal = match &options.batch.undo_file {
         Some(path) if !options.dry_run => Some(
-            Journal::open(&path.value, JournalMode::CreateNew)
-                .map_err(|e| Error { message: format!("{} ({})", e.message, path.source), ..e })?,
+            Journal::open(&path.value, JournalMode::CreateNew).map_err(|e| Error {
+                message: format!("{} ({})", e.message, path.source),
+                ..e
+            })?,
         ),
         _ => None,
     };
@@ -373,9 +377,7 @@ fn select_and_run(
     if let Some(Err(first)) = source.peek() {
         if first.image.starts_with("GET ") {
             return Err(Error::new(
-                first
-                    .exit_code
-                    .map_or(Kind::Runtime, kind_of_exit_code),
+                first.exit_code.map_or(Kind::Runtime, kind_of_exit_code),
                 first.error.clone().unwrap_or_default(),
             ));
         }
@@ -467,7 +469,8 @@ pub fn list(client: &Client, args: &ListArgs, options: &RunOptions) -> Result<()
             .collect();
         match options.output {
             OutputFormat::Json => {
-                serde_json::to_writer(&mut out, &Value::Object(picked)).map_err(std::io::Error::from)?;
+                serde_json::to_writer(&mut out, &Value::Object(picked))
+                    .map_err(std::io::Error::from)?;
                 out.write_all(b"\n")?;
             }
             _ => rows.push(
@@ -518,7 +521,10 @@ mod tests {
 
     #[test]
     fn filters_are_key_value() {
-        assert_eq!(parse_filter("__os_type=Linux").unwrap(), ("__os_type", "Linux"));
+        assert_eq!(
+            parse_filter("__os_type=Linux").unwrap(),
+            ("__os_type", "Linux")
+        );
         assert_eq!(parse_filter("name=in:a,b").unwrap(), ("name", "in:a,b"));
         assert_eq!(parse_filter("k=").unwrap(), ("k", ""));
         assert!(parse_filter("novalue").is_err());

@@ -39,5 +39,10 @@ pub fn edit(text: &str, origin: &str) -> Result<Edit> {
 
 pub fn run(client: &Client, settings: RunSettings, args: &PatchArgs) -> Result<Outcome> {
     let (text, origin) = read_input(&args.file)?;
-    run_edit(client, settings, args.image.as_deref().unwrap_or_default(), &edit(&text, &origin)?)
+    run_edit(
+        client,
+        settings,
+        args.image.as_deref().unwrap_or_default(),
+        &edit(&text, &origin)?,
+    )
 }

@@ -47,7 +47,12 @@ pub fn edit(args: &SetAttrArgs) -> Result<Edit> {
 }
 
 pub fn run(client: &Client, settings: RunSettings, args: &SetAttrArgs) -> Result<Outcome> {
-    run_edit(client, settings, args.image.as_deref().unwrap_or_default(), &edit(args)?)
+    run_edit(
+        client,
+        settings,
+        args.image.as_deref().unwrap_or_default(),
+        &edit(args)?,
+    )
 }
 
 #[cfg(test)]

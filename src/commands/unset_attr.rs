@@ -8,8 +8,10 @@ use crate::patch::Op;
 
 pub fn edit(args: &UnsetAttrArgs) -> Result<Edit> {
     if args.keys.is_empty() {
-        return Err(crate::error::Error::usage("unset-attr needs at least one KEY")
-            .hint("for example: ims-patch unset-attr IMAGE __support_kvm"));
+        return Err(
+            crate::error::Error::usage("unset-attr needs at least one KEY")
+                .hint("for example: ims-patch unset-attr IMAGE __support_kvm"),
+        );
     }
     Ok(Edit {
         ops: args.keys.iter().map(|k| Op::remove(k.clone())).collect(),
@@ -18,7 +20,13 @@ pub fn edit(args: &UnsetAttrArgs) -> Result<Edit> {
 }
 
 pub fn run(client: &Client, settings: RunSettings, args: &UnsetAttrArgs) -> Result<Outcome> {
-    run_edit(client, settings, args.image.as_deref().unwrap_or_default(), &edit(args)?).map_err(super::ignore_missing_hint)
+    run_edit(
+        client,
+        settings,
+        args.image.as_deref().unwrap_or_default(),
+        &edit(args)?,
+    )
+    .map_err(super::ignore_missing_hint)
 }
 
 #[cfg(test)]

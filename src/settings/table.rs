@@ -217,7 +217,7 @@ pub const SETTINGS: &[Setting] = &[
         .env("IMS_PATCH_RETRY_MAX_WAIT")
         .key("retry_max_wait")
         .default("30"),
-    Setting::new("undo_file", Parse::Path, Run, "Append to FILE, for each changed image, the patch that restores it (reads each image first: two requests an image); replay with 'ims-patch apply FILE'")
+    Setting::new("undo_file", Parse::Path, Run, "Write to FILE (a new file), for each changed image, the patch that restores it, on disk before the image's result is reported (reads each image first: two requests an image); replay with 'ims-patch apply FILE'")
         .flag("--undo-file", Some("FILE"))
         .heading("Batch")
         .env("IMS_PATCH_UNDO_FILE")
