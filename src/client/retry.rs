@@ -382,6 +382,105 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    fn patch(content_type: &str, body: &str) -> WireRequest {
+        WireRequest::new("PATCH", "http://h/v2/images/x".parse().unwrap())
+            .with_body(content_type, body.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn requests_are_repeatable_only_when_sending_twice_is_harmless() {
+        let v21 = "application/openstack-images-v2.1-json-patch";
+        let get = WireRequest::new("GET", "http://h/v2/images".parse().unwrap());
+        assert_eq!(safety_of_request(&get), Safety::Repeatable);
+        let adds =
+            r#"[{"op":"add","path":"/a","value":"1"},{"op":"replace","path":"/name","value":"n"}]"#;
+        assert_eq!(safety_of_request(&patch(v21, adds)), Safety::Repeatable);
+        let remove = r#"[{"op":"add","path":"/a","value":"1"},{"op":"remove","path":"/b"}]"#;
+        assert_eq!(
+            safety_of_request(&patch(v21, remove)),
+            Safety::NotRepeatable(Unsafe::Remove)
+        );
+        assert_eq!(
+            safety_of_request(&patch(v21, "not json")),
+            Safety::NotRepeatable(Unsafe::Remove)
+        );
+        assert_eq!(
+            safety_of_request(&patch("application/openstack-images-v2.0-json-patch", "[]")),
+            Safety::NotRepeatable(Unsafe::V20)
+        );
+        let post = WireRequest::new("POST", "http://h/v2/images".parse().unwrap());
+        assert_eq!(
+            safety_of_request(&post),
+            Safety::NotRepeatable(Unsafe::Write)
+        );
+    }
+
+    #[test]
+    fn failures_are_read_from_the_error() {
+        use crate::error::WireFailure;
+        use crate::wire::WireResponse;
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let wire = |reach, response, timed_out| {
+            Error::runtime("x").with_wire(WireFailure {
+                reach,
+                response,
+                timed_out,
+                cause: None,
+            })
+        };
+        assert_eq!(failure_of(&Error::runtime("local"), now), None);
+        assert_eq!(
+            failure_of(&wire(Reach::NotSent, None, false), now),
+            Some(Failure::Connect)
+        );
+        assert_eq!(
+            failure_of(&wire(Reach::NotSent, None, true), now),
+            Some(Failure::Connect)
+        );
+        assert_eq!(
+            failure_of(&wire(Reach::MaybeReached, None, true), now),
+            Some(Failure::ReadTimeout)
+        );
+        assert_eq!(
+            failure_of(&wire(Reach::MaybeReached, None, false), now),
+            Some(Failure::Dropped)
+        );
+        let answer = |headers: Vec<(&str, &str)>| WireResponse {
+            status: 503,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+        };
+        assert_eq!(
+            failure_of(
+                &wire(
+                    Reach::Reached,
+                    Some(answer(vec![("retry-after", "7")])),
+                    false
+                ),
+                now
+            ),
+            Some(Failure::Status {
+                status: 503,
+                retry_after: Some(Duration::from_secs(7))
+            })
+        );
+        // An HTTP date counts from the answer's own Date.
+        let dated = answer(vec![
+            ("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        assert_eq!(
+            failure_of(&wire(Reach::Reached, Some(dated), false), now),
+            Some(Failure::Status {
+                status: 503,
+                retry_after: Some(Duration::from_secs(3))
+            })
+        );
+    }
+
     fn status(status: u16) -> Failure {
         Failure::Status {
             status,
