@@ -479,6 +479,9 @@ pub struct SandboxArgs {
     /// Append every request received to FILE as a JSON line
     #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub journal: Option<PathBuf>,
+    /// Most image data (PUT /v2/images/ID/file) kept over all images, in bytes; an upload past it gets 413
+    #[arg(long, value_name = "BYTES", default_value_t = ims_patch_sandbox::DEFAULT_MAX_IMAGE_SIZE)]
+    pub max_image_size: u64,
 }
 
 #[derive(Debug, Args)]

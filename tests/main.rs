@@ -14,6 +14,8 @@ mod conformance;
 mod errors;
 mod generated;
 mod hardening;
+mod keystone_conformance;
+mod osc;
 mod output;
 mod sandbox;
 mod tls;

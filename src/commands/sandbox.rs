@@ -12,6 +12,9 @@ pub fn run(args: &SandboxArgs, token: Option<String>) -> Result<()> {
         state: args.state.clone(),
         token,
         journal: args.journal.clone(),
+        max_image_size: args.max_image_size,
+        // Keystone: token_ttl, users, require_auth (flags to come).
+        ..Default::default()
     };
     ims_patch_sandbox::run(options).map_err(|e| Error::runtime(format!("{e:#}")))
 }

@@ -34,72 +34,14 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GLANCE_TAG=glance-up
 # shellcheck source=common.sh
 . "$HERE/common.sh"
+# shellcheck source=../lib/venv.sh
+. "$HERE/../lib/venv.sh"
 
 umask 022
-export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-
-# ---------------------------------------------------------------- python ---
-PYTHON=${IMS_PATCH_PYTHON:-python3}
-command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found (set IMS_PATCH_PYTHON)"
-PY_ID=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2], sys.version.split()[0], sys.base_prefix)') \
-  || die "'$PYTHON' does not run"
-PY_MM=${PY_ID%% *}
-[ "$PY_MM" = 3.11 ] || log "WARNING: $PYTHON is Python $PY_MM; requirements.txt was frozen with 3.11"
 
 # ------------------------------------------------------------------ venv ---
-REQS=$HERE/requirements.txt
-REQ_HASH=$({ cat "$REQS"; printf '%s\n' "$PY_ID"; } | sha256sum | cut -c1-16)
-
-cache_root() {
-  local home=${HOME:-}
-  if [ -n "$home" ] && mkdir -p "$home/.cache/ims-patch" 2>/dev/null \
-     && [ -w "$home/.cache/ims-patch" ]; then
-    printf '%s' "$home/.cache/ims-patch"
-  else
-    local alt
-    alt="${TMPDIR:-/tmp}/ims-patch-cache-$(id -u)"
-    mkdir -p "$alt" || die "cannot create a cache dir ($alt)"
-    log "HOME ('$home') is not usable for the cache; using $alt"
-    printf '%s' "$alt"
-  fi
-}
-
-if [ -n "${IMS_PATCH_GLANCE_VENV:-}" ]; then
-  VENV=$IMS_PATCH_GLANCE_VENV
-else
-  VENV=$(cache_root)/glance-venv-$REQ_HASH
-fi
-mkdir -p "$(dirname "$VENV")"
-VENV=$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")
-READY=$VENV/.ims-patch-ready
-
-ensure_venv() {
-  if [ -f "$READY" ] && [ "$(cat "$READY")" = "$REQ_HASH" ]; then
-    log "reusing venv $VENV"
-    return 0
-  fi
-  local t0=$SECONDS ilog="$VENV.install.log"
-  log "creating venv $VENV (cold install, about a minute)"
-  rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV" >"$ilog" 2>&1 || { tail -n 40 "$ilog" >&2; die "python -m venv failed"; }
-  if ! "$VENV/bin/python" -m pip install -q --no-input -r "$REQS" >>"$ilog" 2>&1; then
-    tail -n 60 "$ilog" >&2
-    die "pip install failed (full log: $ilog)"
-  fi
-  "$VENV/bin/python" -c 'import glance, glance_store, pyuwsgi, paste.deploy' >>"$ilog" 2>&1 \
-    || { tail -n 40 "$ilog" >&2; die "the venv does not import glance/pyuwsgi"; }
-  if [ ! -x "$VENV/bin/uwsgi" ] || [ ! -x "$VENV/bin/glance-manage" ]; then
-    die "uwsgi/glance-manage missing in $VENV/bin"
-  fi
-  printf '%s\n' "$REQ_HASH" >"$READY"
-  log "venv ready in $((SECONDS - t0)) s"
-}
-
-# Two concurrent up.sh must not build the same venv at once.
-exec 9>"$VENV.lock"
-flock -w 1200 9 || die "timed out waiting for the venv lock $VENV.lock"
-ensure_venv
-exec 9>&-
+ims_venv glance "$HERE/requirements.txt" "${IMS_PATCH_GLANCE_VENV:-}" \
+  'import glance, glance_store, pyuwsgi, paste.deploy' uwsgi glance-manage
 
 # -------------------------------------------------------------- work dir ---
 if [ -n "${IMS_PATCH_GLANCE_DIR:-}" ]; then

@@ -10,48 +10,6 @@ export KS_REGION=RegionOne KS_REGION_TWO=RegionTwo
 export KS_DEMO_USER=demo KS_DEMO_PASSWORD=demopass KS_DEMO_PROJECT=demo
 export KS_SERVICE_PROJECT=service KS_GLANCE_USER=glance KS_GLANCE_PASSWORD=glancepass
 
-# The cache root: $HOME/.cache/ims-patch, or a per-user dir under TMPDIR.
-ims_cache_root() {
-  local home=${HOME:-}
-  if [ -n "$home" ] && mkdir -p "$home/.cache/ims-patch" 2>/dev/null \
-     && [ -w "$home/.cache/ims-patch" ]; then
-    printf '%s' "$home/.cache/ims-patch"
-  else
-    local alt
-    alt="${TMPDIR:-/tmp}/ims-patch-cache-$(id -u)"
-    mkdir -p "$alt" || die "cannot create a cache dir ($alt)"
-    log "HOME ('$home') is not usable for the cache; using $alt"
-    printf '%s' "$alt"
-  fi
-}
-
-# ims_ensure_venv PYTHON VENV REQS HASH IMPORT_CHECK BIN...: build VENV from
-# the pinned REQS unless VENV/.ims-patch-ready holds HASH.  Call it under a
-# flock.  The pip output goes to VENV.install.log.
-ims_ensure_venv() {
-  local python=$1 venv=$2 reqs=$3 hash=$4 check=$5 ready=$2/.ims-patch-ready b
-  shift 5
-  if [ -f "$ready" ] && [ "$(cat "$ready")" = "$hash" ]; then
-    log "reusing venv $venv"
-    return 0
-  fi
-  local t0=$SECONDS ilog="$venv.install.log"
-  log "creating venv $venv (cold install, under a minute)"
-  rm -rf "$venv"
-  "$python" -m venv "$venv" >"$ilog" 2>&1 || { tail -n 40 "$ilog" >&2; die "python -m venv failed"; }
-  if ! "$venv/bin/python" -m pip install -q --no-input -r "$reqs" >>"$ilog" 2>&1; then
-    tail -n 60 "$ilog" >&2
-    die "pip install failed (full log: $ilog)"
-  fi
-  "$venv/bin/python" -c "$check" >>"$ilog" 2>&1 \
-    || { tail -n 40 "$ilog" >&2; die "the venv fails: python -c '$check'"; }
-  for b in "$@"; do
-    [ -x "$venv/bin/$b" ] || die "$b missing in $venv/bin"
-  done
-  printf '%s\n' "$hash" >"$ready"
-  log "venv ready in $((SECONDS - t0)) s"
-}
-
 # Directory for the small runtime record of the last Keystone up.sh started.
 keystone_state_dir() {
   printf '%s/ims-patch-keystone-state-%s' "${TMPDIR:-/tmp}" "$(id -u)"

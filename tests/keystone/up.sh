@@ -32,36 +32,15 @@ GLANCE_TAG=keystone-up
 . "$HERE/../glance/common.sh"
 # shellcheck source=common.sh
 . "$HERE/common.sh"
+# shellcheck source=../lib/venv.sh
+. "$HERE/../lib/venv.sh"
 
 umask 022
-export PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 T0=$SECONDS
 
-# ---------------------------------------------------------------- python ---
-PYTHON=${IMS_PATCH_PYTHON:-python3}
-command -v "$PYTHON" >/dev/null 2>&1 || die "'$PYTHON' not found (set IMS_PATCH_PYTHON)"
-PY_ID=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2], sys.version.split()[0], sys.base_prefix)') \
-  || die "'$PYTHON' does not run"
-PY_MM=${PY_ID%% *}
-[ "$PY_MM" = 3.11 ] || log "WARNING: $PYTHON is Python $PY_MM; requirements.txt was frozen with 3.11"
-
 # ------------------------------------------------------------------ venv ---
-REQS=$HERE/requirements.txt
-REQ_HASH=$({ cat "$REQS"; printf '%s\n' "$PY_ID"; } | sha256sum | cut -c1-16)
-
-if [ -n "${IMS_PATCH_KEYSTONE_VENV:-}" ]; then
-  VENV=$IMS_PATCH_KEYSTONE_VENV
-else
-  VENV=$(ims_cache_root)/keystone-venv-$REQ_HASH
-fi
-mkdir -p "$(dirname "$VENV")"
-VENV=$(cd "$(dirname "$VENV")" && pwd)/$(basename "$VENV")
-
-# Two concurrent up.sh must not build the same venv at once.
-exec 9>"$VENV.lock"
-flock -w 1200 9 || die "timed out waiting for the venv lock $VENV.lock"
-ims_ensure_venv "$PYTHON" "$VENV" "$REQS" "$REQ_HASH" 'import keystone, pyuwsgi' keystone-manage uwsgi
-exec 9>&-
+ims_venv keystone "$HERE/requirements.txt" "${IMS_PATCH_KEYSTONE_VENV:-}" \
+  'import keystone, pyuwsgi' keystone-manage uwsgi
 
 # -------------------------------------------------------------- work dir ---
 if [ -n "${IMS_PATCH_KEYSTONE_DIR:-}" ]; then

@@ -1,9 +1,10 @@
-//! Who is asking and what they may do: authentication of a request (the `--token` check, later Keystone tokens) and Glance's image policies (visibility, modify, publicize).
+//! Who is asking and what they may do: authentication of a request (the `--token` check, or the Keystone emulation's tokens with `--require-auth`) and Glance's image policies (visibility, modify, publicize).
 
 use serde_json::{json, Value};
 
 use crate::http::{self, ApiError, Request, Response};
 use crate::image::{Image, DEFAULT_PROJECT};
+use crate::keystone;
 use crate::state::State;
 
 /// Who is asking, as Glance's context middleware would see it. Without
@@ -21,11 +22,14 @@ pub struct Ctx {
 /// Authenticates a request to a protected route: `Err` carries the answer
 /// (401) to send instead.
 ///
-/// Today the only credential is the static `--token`; a Keystone v3
-/// emulation adds its issued tokens here (look the `X-Auth-Token` up in the
-/// state, and build the `Ctx` from the token's project and roles instead of
-/// the `X-Roles`/`X-Project-Id` headers).
+/// With `--require-auth`, the token must be one the Keystone emulation
+/// issued (or the static `--token`), and the caller is the token's user,
+/// project and roles, as keystonemiddleware passes them on; else the static
+/// `--token` check, and the caller comes from `X-Roles`/`X-Project-Id`.
 pub fn authenticate(state: &State, req: &Request, base_url: &str) -> Result<Ctx, Response> {
+    if let Some(authed) = keystone::guard_image_api(state, req, base_url) {
+        return authed.map(|req| Ctx::from_request(&req));
+    }
     if let Some(token) = &state.token {
         if req.get_header("X-Auth-Token") != Some(token.as_str()) {
             return Err(http::unauthorized(base_url));

@@ -132,6 +132,7 @@ pub fn status_text(status: u16) -> &'static str {
         409 => "Conflict",
         413 => "Request Entity Too Large",
         415 => "Unsupported Media Type",
+        416 => "Request Range Not Satisfiable",
         500 => "Internal Server Error",
         501 => "Not Implemented",
         _ => "Error",

@@ -1,4 +1,4 @@
-//! The image endpoints: show, PATCH (through `patch`), create, delete, and the deactivate/reactivate actions.
+//! The image endpoints: show, PATCH (through `patch`), create, delete (the deactivate/reactivate actions are in `actions`).
 
 use serde_json::Value;
 
@@ -64,39 +64,9 @@ pub fn delete_image(state: &mut State, ctx: &Ctx, id: &str) -> Result<Response, 
         ));
     }
     state.images.remove(i);
-    state.data.remove(id);
     state.dirty = true;
-    Ok(Response::empty(204))
-}
-
-pub fn image_action(
-    state: &mut State,
-    ctx: &Ctx,
-    id: &str,
-    action: &str,
-) -> Result<Response, ApiError> {
-    let i = visible_index(state, ctx, id).ok_or_else(|| no_image(id))?;
-    if !ctx.is_admin {
-        return Err(forbidden_action(action));
-    }
-    let now = state.now();
-    let img = &mut state.images[i];
-    let (from, to) = if action == "deactivate" {
-        ("active", "deactivated")
-    } else {
-        ("deactivated", "active")
-    };
-    if img.status == from {
-        img.status = to.to_string();
-    } else if img.status != to {
-        return Err(ApiError::explained(
-            403,
-            format!("Not allowed to {action} image in status '{}'", img.status),
-        ));
-    }
-    img.updated_at = now;
-    state.dirty = true;
-    Ok(Response::empty(204))
+    // Measured on Glance 33: the 204 carries an HTML content type.
+    Ok(Response::empty(204).with_header("Content-Type", "text/html; charset=UTF-8"))
 }
 
 const CREATE_BASE_KEYS: &[&str] = &[

@@ -5,12 +5,16 @@
 //!   `/v3` routes); `context`: authentication and Glance's policies;
 //! * `images`, `tags`, `listing`: the endpoints (`listing` is `GET /v2/images`
 //!   with Glance's filters, operators and pagination);
-//! * `data`: image data upload and download (`/v2/images/{id}/file`);
+//! * `data`: image data: the bounded store (memory, or files beside
+//!   `--state`), checksums, and the streamed `/v2/images/{id}/file`;
+//! * `actions`: deactivate/reactivate;
 //! * `patch`: the PATCH deserializer and all-or-nothing application;
 //! * `schema` (+ `schema-image.json`): the image schema and its validator;
 //! * `image`: the image record, its JSON form and the seed images;
 //! * `http`: socket-free request/response types and webob-style errors;
 //! * `pyfmt`: Python-compatible repr/json/pprint so messages match Glance;
+//! * `keystone`: the Keystone v3 emulation (`/v3`) and `--require-auth`;
+//! * `users`: its users, projects and application credentials (`--users`);
 //! * `state`: the shared state and the atomic `--state` file;
 //! * `server`: tiny_http workers, the journal, persistence.
 //!
@@ -33,12 +37,14 @@
 //! Every other list filter, operator, sort and marker answer is Glance's:
 //! see `listing` and the conformance suite.
 
+mod actions;
 pub mod aksk;
 mod context;
 mod data;
 mod http;
 mod image;
 mod images;
+mod keystone;
 mod listing;
 mod patch;
 mod pyfmt;
@@ -49,10 +55,12 @@ mod state;
 mod tags;
 #[cfg(test)]
 mod testutil;
+mod users;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How to run the sandbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +76,21 @@ pub struct Options {
     pub token: Option<String>,
     /// Append one JSON line per request received to this file.
     pub journal: Option<PathBuf>,
+    /// Most image data held, in bytes, over all images (in memory, or in
+    /// files beside `state`); an upload past it is answered 413.
+    pub max_image_size: u64,
+    /// Lifetime of the tokens its Keystone v3 issues (`--token-ttl SECONDS`).
+    pub token_ttl: Duration,
+    /// Keystone users file, TOML or `.json` (`--users FILE`); `None`: the
+    /// user `demo` / `demopass` in project `demo`, domain `Default`.
+    pub users: Option<PathBuf>,
+    /// The image API answers 401 unless `X-Auth-Token` is a valid token of
+    /// its Keystone (or the static `token`) (`--require-auth`).
+    pub require_auth: bool,
 }
+
+/// Default of [`Options::max_image_size`]: 512 MiB.
+pub const DEFAULT_MAX_IMAGE_SIZE: u64 = data::DEFAULT_MAX_IMAGE_SIZE;
 
 impl Default for Options {
     fn default() -> Self {
@@ -78,6 +100,10 @@ impl Default for Options {
             state: None,
             token: None,
             journal: None,
+            max_image_size: DEFAULT_MAX_IMAGE_SIZE,
+            token_ttl: keystone::DEFAULT_TOKEN_TTL,
+            users: None,
+            require_auth: false,
         }
     }
 }
@@ -101,15 +127,10 @@ fn shell_word(s: &str) -> String {
 /// line), and status on stderr.
 pub fn run(opts: Options) -> anyhow::Result<()> {
     let running = server::start(&opts)?;
-    let token = opts.token.as_deref().unwrap_or("sandbox");
     // One write, so a reader sees both lines together; and a stdout closed
     // after reading the first line (as test harnesses do) must not stop
     // the server, so write errors are ignored.
-    let exports = format!(
-        "export IMS_PATCH_ENDPOINT={}\nexport IMS_PATCH_TOKEN={}\n",
-        running.endpoint,
-        shell_word(token)
-    );
+    let exports = exports(&running.endpoint, &opts);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(exports.as_bytes()).and_then(|()| out.flush());
     drop(out);
@@ -127,14 +148,41 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
             running.addr
         ));
     }
-    note(match &opts.token {
-        Some(_) => "requests must send X-Auth-Token equal to the --token value",
-        None => "any X-Auth-Token (or none) is accepted",
+    let identities = match &opts.users {
+        Some(path) => format!("users from {}", path.display()),
+        None => "user demo, domain Default, project demo".to_string(),
+    };
+    note(&format!(
+        "Keystone v3 at {}/v3 ({identities}; tokens last {} s)",
+        running.endpoint,
+        opts.token_ttl.as_secs()
+    ));
+    note(match (&opts.token, opts.require_auth) {
+        (Some(_), true) => "image requests must send a token of its Keystone, or the --token value, as X-Auth-Token",
+        (None, true) => "image requests must send a token of its Keystone as X-Auth-Token",
+        (Some(_), false) => "requests must send X-Auth-Token equal to the --token value",
+        (None, false) => "any X-Auth-Token (or none) is accepted",
     });
     if let Some(journal) = &opts.journal {
         note(&format!("journal of requests in {}", journal.display()));
     }
     running.serve(server::WORKERS)
+}
+
+/// The `export` lines printed on start. With `require_auth` and no static
+/// token, no `IMS_PATCH_TOKEN` line: any made-up token would be refused, a
+/// client must log in at `{endpoint}/v3`.
+fn exports(endpoint: &str, opts: &Options) -> String {
+    let mut out = format!("export IMS_PATCH_ENDPOINT={endpoint}\n");
+    let token = match (&opts.token, opts.require_auth) {
+        (Some(t), _) => Some(t.as_str()),
+        (None, false) => Some("sandbox"),
+        (None, true) => None,
+    };
+    if let Some(t) = token {
+        out.push_str(&format!("export IMS_PATCH_TOKEN={}\n", shell_word(t)));
+    }
+    out
 }
 
 /// A status line on stderr; a closed stderr is not an error worth dying for.
@@ -145,6 +193,22 @@ fn note(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn export_lines() {
+        let mut o = Options::default();
+        assert_eq!(
+            exports("http://h:1", &o),
+            "export IMS_PATCH_ENDPOINT=http://h:1\nexport IMS_PATCH_TOKEN=sandbox\n"
+        );
+        o.require_auth = true;
+        assert_eq!(
+            exports("http://h:1", &o),
+            "export IMS_PATCH_ENDPOINT=http://h:1\n"
+        );
+        o.token = Some("a b".into());
+        assert!(exports("http://h:1", &o).ends_with("export IMS_PATCH_TOKEN='a b'\n"));
+    }
 
     #[test]
     fn shell_words() {

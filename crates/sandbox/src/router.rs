@@ -1,6 +1,10 @@
 //! Routing: version negotiation, authentication, and the table that maps each `(method, path)` to its endpoint module (images, tags, listing, schemas).
 //!
-//! To add a service (for example the Keystone v3 emulation under `/v3`), add
+//! Image data (`/v2/images/{id}/file`, any method) never gets here: the
+//! server streams it through `data` (`server::serve_file`), which
+//! authenticates with `context::authenticate` like the routes below.
+//!
+//! To add a service (as the Keystone v3 emulation under `/v3`), add
 //! an arm to `route_public` for its prefix (those routes do their own auth,
 //! as `POST /v3/auth/tokens` must work without a token) or to `route_v2`
 //! for Glance routes that need an authenticated `Ctx`.
@@ -10,7 +14,7 @@ use serde_json::{json, Value};
 use crate::context::{self, Ctx};
 use crate::http::{ApiError, Request, Response};
 use crate::state::State;
-use crate::{data, images, listing, schema, tags};
+use crate::{images, keystone, listing, schema, tags};
 
 /// Newest Images API minor version the sandbox claims (Glance 33: v2.18).
 pub const CURRENT_MINOR: u32 = 18;
@@ -73,7 +77,13 @@ fn dispatch(state: &mut State, req: &Request) -> Response {
     let base = base_url(state, req);
     let path = percent_decode(req.raw_path());
     let segs: Vec<&str> = path.split('/').skip(1).collect();
-    if let Some(result) = route_public(state, req, &segs) {
+    if req.body_too_large {
+        // The server read only the start of the body (its own limit; a
+        // Glance behind a proxy answers such bodies 413 too).
+        return ApiError::explained(413, "The request body is larger than the sandbox reads.")
+            .render(req);
+    }
+    if let Some(result) = route_public(state, req, &base, &segs) {
         return result.unwrap_or_else(|e| e.render(req));
     }
     let ctx = match context::authenticate(state, req, &base) {
@@ -86,15 +96,18 @@ fn dispatch(state: &mut State, req: &Request) -> Response {
     route_glance(state, req, &ctx, &base, &segs).unwrap_or_else(|e| e.render(req))
 }
 
-/// Routes that authenticate by themselves (none yet: the Keystone v3
-/// emulation goes here, as `["v3", rest @ ..] => Some(keystone::route(state,
-/// req, rest))`). `None`: not one of them.
+/// Routes that authenticate by themselves: the Keystone v3 emulation
+/// (`/v3` and below; a login needs no token). `None`: not one of them.
 fn route_public(
-    _state: &mut State,
-    _req: &Request,
-    _segs: &[&str],
+    state: &mut State,
+    req: &Request,
+    base: &str,
+    segs: &[&str],
 ) -> Option<Result<Response, ApiError>> {
-    None
+    match segs {
+        ["v3", ..] => keystone::route(state, req, base).map(Ok),
+        _ => None,
+    }
 }
 
 fn is_v2_version(seg: &str) -> bool {
@@ -172,15 +185,10 @@ fn route_v2(
                 && matches!(*action, "deactivate" | "reactivate") =>
         {
             match m {
-                "POST" => images::image_action(state, ctx, id, action),
+                "POST" => crate::actions::image_action(state, ctx, id, action),
                 _ => Err(method_not_allowed("POST")),
             }
         }
-        [images, id, file] if *images == "images" && *file == "file" && nonempty(id) => match m {
-            "GET" => data::download(state, ctx, id),
-            "PUT" => data::upload(state, req, ctx, id),
-            _ => Err(method_not_allowed("GET, PUT")),
-        },
         ["schemas", "image"] => match m {
             "GET" => Ok(Response::json(200, schema::image_schema(), true)),
             _ => Err(method_not_allowed("GET")),
@@ -218,6 +226,17 @@ fn not_implemented(req: &Request) -> ApiError {
 mod tests {
     use super::*;
     use crate::testutil::*;
+
+    #[test]
+    fn a_body_the_server_did_not_read_whole_is_413() {
+        let mut s = state();
+        let mut req = Request::new("POST", "/v2/images").header("Accept", "application/json");
+        req.body_too_large = true;
+        let r = handle(&mut s, &req);
+        assert_eq!(r.status, 413);
+        assert!(message(&r).contains("larger than the sandbox reads"));
+        assert_eq!(s.images.len(), State::seeded("").images.len());
+    }
 
     #[test]
     fn routing_and_methods() {

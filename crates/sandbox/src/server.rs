@@ -12,11 +12,13 @@ use std::time::Duration;
 use anyhow::anyhow;
 use serde_json::{Map, Value};
 
+use super::data;
 use super::http::{ApiError, Request, Response};
 use super::image;
 use super::router;
 use super::state::{self, State};
 use super::Options;
+use super::{keystone, users};
 
 /// Worker threads pulling requests from the shared server.
 pub const WORKERS: usize = 4;
@@ -25,12 +27,18 @@ pub const WORKERS: usize = 4;
 /// put in one that misbehaves).
 pub type Handler = fn(&mut State, &Request) -> Response;
 
+/// The largest request body read for the JSON API (image data is streamed
+/// and bounded by `--max-image-size` instead).
+pub const MAX_REQUEST_BODY: u64 = 16 * 1024 * 1024;
+
 /// What the workers share.
 pub struct Shared {
     pub state: Mutex<State>,
     pub handler: Handler,
     pub state_path: Option<PathBuf>,
     pub journal: Option<Mutex<File>>,
+    /// Image data (`PUT`/`GET .../file`), bounded by `--max-image-size`.
+    pub data: data::Store,
 }
 
 /// A bound, loaded sandbox that has not started serving yet.
@@ -124,10 +132,23 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
     let server = tiny_http::Server::from_listener(listener, None)
         .map_err(|e| anyhow!("cannot serve on {addr}: {e}"))?;
     let image_count = images.len();
-    let mut state = State::new(images, &endpoint, opts.token.clone());
-    if let Some(path) = &opts.state {
-        state.data = state::load_data(path, &state.images, super::data::MAX_DATA_BYTES)?;
+    let store = data::Store::new(opts.max_image_size, opts.state.as_deref());
+    store.load(&images);
+    if store.held() > store.cap() {
+        // Main's first data module refused to start here; starting is more
+        // useful (metadata and downloads work), but say why uploads fail.
+        super::note(&format!(
+            "warning: the image data kept beside the state ({} bytes) is over --max-image-size ({} bytes), so every upload will be refused (413); raise --max-image-size or delete some images",
+            store.held(),
+            store.cap()
+        ));
     }
+    let mut state = State::new(images, &endpoint, opts.token.clone());
+    let users = match &opts.users {
+        Some(path) => users::load(path)?,
+        None => users::Directory::default(),
+    };
+    state.keystone = keystone::Keystone::new(users, opts.token_ttl, opts.require_auth);
     Ok(Running {
         server: Arc::new(server),
         shared: Arc::new(Shared {
@@ -135,6 +156,7 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
             handler: router::handle,
             state_path: opts.state.clone(),
             journal,
+            data: store,
         }),
         addr,
         endpoint,
@@ -182,11 +204,12 @@ fn worker(server: &tiny_http::Server, shared: &Shared) {
 }
 
 /// Turns a tiny_http request into the handler's request (reads the body).
-/// Reads at most `data::MAX_DATA_BYTES` of the body (memory stays bounded
+/// Reads at most `MAX_REQUEST_BODY` bytes of the body (memory stays bounded
 /// whatever a client sends); a longer body is marked and answered 413.
+/// (Image data never comes here: `serve_file` streams it.)
 fn to_request(rq: &mut tiny_http::Request) -> std::io::Result<Request> {
     use std::io::Read;
-    let limit = super::data::MAX_DATA_BYTES as u64;
+    let limit = MAX_REQUEST_BODY;
     let mut body = Vec::new();
     rq.as_reader().take(limit + 1).read_to_end(&mut body)?;
     let body_too_large = body.len() as u64 > limit;
@@ -275,7 +298,7 @@ pub fn redact_body(body: &[u8]) -> String {
                 for (k, child) in m.iter_mut() {
                     let secret =
                         matches!(k.as_str(), "password" | "secret") || (in_token && k == "id");
-                    if secret && child.is_string() {
+                    if secret && !child.is_object() && !child.is_array() {
                         *child = Value::String(REDACTED.to_string());
                     } else {
                         walk(child, k == "token");
@@ -288,7 +311,7 @@ pub fn redact_body(body: &[u8]) -> String {
     }
     let text = String::from_utf8_lossy(body).into_owned();
     match serde_json::from_str::<Value>(&text) {
-        Ok(mut v) if v.is_object() => {
+        Ok(mut v) if v.is_object() || v.is_array() => {
             let before = v.clone();
             walk(&mut v, false);
             if v == before {
@@ -302,8 +325,9 @@ pub fn redact_body(body: &[u8]) -> String {
 }
 
 /// One journal line: what was received and the status it got, with every
-/// credential redacted.
-pub fn journal_line(req: &Request, status: u16) -> String {
+/// credential redacted; image data (`data_len` when it was streamed) is
+/// recorded as its size.
+pub fn journal_line(req: &Request, status: u16, data_len: Option<u64>) -> String {
     let mut headers = Map::new();
     for (name, value) in &req.headers {
         let name = name.to_ascii_lowercase();
@@ -328,7 +352,15 @@ pub fn journal_line(req: &Request, status: u16) -> String {
         .is_some_and(|ct| ct.starts_with("application/octet-stream"))
     {
         // Image data: its size, not megabytes of bytes as text.
-        format!("<{} bytes of image data>", req.body.len())
+        let len = data_len.unwrap_or(req.body.len() as u64);
+        format!("<{len} bytes of image data>")
+    } else if keystone::is_identity_path(req.raw_path())
+        && !req.body.is_empty()
+        && serde_json::from_slice::<Value>(&req.body).is_err()
+    {
+        // An identity body that is not JSON may hold anything (a
+        // password in a form): not recorded.
+        format!("<redacted: {} bytes, not JSON>", req.body.len())
     } else {
         redact_body(&req.body)
     };
@@ -358,19 +390,31 @@ pub fn process(shared: &Shared, req: &Request) -> Response {
             ));
             internal_error(req)
         });
+    record(shared, &mut state, req, resp, None)
+}
+
+/// Persists a change (dropping the data of deleted images) and journals;
+/// `data_len` is the size of an upload streamed past `req.body`.
+fn record(
+    shared: &Shared,
+    state: &mut State,
+    req: &Request,
+    resp: Response,
+    data_len: Option<u64>,
+) -> Response {
     if state.dirty {
+        shared.data.prune(&state.images);
         state.dirty = false;
         if let Some(path) = &shared.state_path {
-            // Data first: a state that says "active" must find its data.
-            let saved =
-                state::save_data(path, &state.data).and_then(|()| state::save(path, &state.images));
-            if let Err(e) = saved {
+            // The data is already in its file (`data::Store` writes it
+            // before the image turns active).
+            if let Err(e) = state::save(path, &state.images) {
                 super::note(&format!("{e:#}"));
             }
         }
     }
     if let Some(journal) = &shared.journal {
-        let line = journal_line(req, resp.status);
+        let line = journal_line(req, resp.status, data_len);
         let mut f = journal.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = writeln!(f, "{line}").and_then(|()| f.flush()) {
             super::note(&format!("cannot write the journal: {e}"));
@@ -379,7 +423,82 @@ pub fn process(shared: &Shared, req: &Request) -> Response {
     resp
 }
 
+/// The request line and headers only (the body is left to be streamed).
+fn head_of(rq: &tiny_http::Request) -> Request {
+    Request {
+        method: rq.method().to_string(),
+        url: rq.url().to_string(),
+        headers: rq
+            .headers()
+            .iter()
+            .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string()))
+            .collect(),
+        body: Vec::new(),
+        body_too_large: false,
+    }
+}
+
+/// Counts the bytes read through it (for the journal).
+struct Counting<'a> {
+    inner: &'a mut dyn std::io::Read,
+    count: u64,
+}
+
+impl std::io::Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// `/v2/images/{id}/file`: the upload streams into the bounded store, the
+/// download streams out of it.
+fn serve_file(shared: &Shared, mut rq: tiny_http::Request, id: &str) {
+    let req = head_of(&rq);
+    let (resp, body, data_len) = if req.method == "PUT" {
+        let mut counting = Counting {
+            inner: rq.as_reader(),
+            count: 0,
+        };
+        let resp = data::upload(&shared.state, &shared.data, &req, id, &mut counting);
+        (resp, None, Some(counting.count))
+    } else {
+        let state = lock(&shared.state);
+        let d = data::download(&state, &shared.data, &req, id);
+        (d.response, d.body, None)
+    };
+    let resp = record(shared, &mut lock(&shared.state), &req, resp, data_len);
+    let headers: Vec<tiny_http::Header> = resp
+        .headers
+        .iter()
+        .filter_map(|(n, v)| tiny_http::Header::from_bytes(n.as_bytes(), v.as_bytes()).ok())
+        .collect();
+    let sent = match body {
+        Some((reader, len)) => rq.respond(tiny_http::Response::new(
+            resp.status.into(),
+            headers,
+            reader,
+            usize::try_from(len).ok(),
+            None,
+        )),
+        None => rq.respond(tiny_http::Response::new(
+            resp.status.into(),
+            headers,
+            &resp.body[..],
+            Some(resp.body.len()),
+            None,
+        )),
+    };
+    if let Err(e) = sent {
+        super::note(&format!("cannot send a response: {e}"));
+    }
+}
+
 fn serve_one(shared: &Shared, mut rq: tiny_http::Request) {
+    if let Some(id) = data::file_target(rq.url()).map(str::to_string) {
+        return serve_file(shared, rq, &id);
+    }
     let req = match to_request(&mut rq) {
         Ok(r) => r,
         Err(e) => {
@@ -431,6 +550,7 @@ mod tests {
             state: Some(state_path.clone()),
             token: Some("tok".into()),
             journal: Some(journal_path.clone()),
+            ..Options::default()
         };
         let running = start(&opts).unwrap();
         let addr = running.addr;
@@ -528,12 +648,15 @@ mod tests {
             "the file is named by the hex of the id"
         );
         let reloaded = State::new(state::load(&state_path).unwrap().unwrap(), "", None);
-        let data = state::load_data(&state_path, &reloaded.images, 1 << 20).unwrap();
-        assert_eq!(
-            data.get("11111111-2222-3333-4444-555555555555")
-                .map(Vec::as_slice),
-            Some(&b"bytes"[..])
-        );
+        let store = data::Store::new(1 << 20, Some(&state_path));
+        store.load(&reloaded.images);
+        let mut back = Vec::new();
+        store
+            .open("11111111-2222-3333-4444-555555555555", 0)
+            .expect("data read back")
+            .read_to_end(&mut back)
+            .unwrap();
+        assert_eq!(back, b"bytes");
 
         let (status, _, _) = raw_http(
             addr,
@@ -663,6 +786,36 @@ mod tests {
         assert_eq!(redact_body(patch.as_bytes()), patch);
         let create = r#"{"name": "a",  "id": "b"}"#;
         assert_eq!(redact_body(create.as_bytes()), create);
+    }
+
+    // From the Keystone emulation's branch: every secret of every login
+    // method, in the one redaction the journal uses.
+    #[test]
+    fn journal_bodies_hide_every_secret() {
+        let body = serde_json::json!({"auth": {"identity": {"methods": ["password", "token", "application_credential"],
+            "password": {"user": {"name": "demo", "password": "hunter2"}},
+            "token": {"id": "gAAAAABsecret"},
+            "application_credential": {"id": "acid", "secret": "s3cr3t"}}}});
+        let text = redact_body(body.to_string().as_bytes());
+        for secret in ["hunter2", "gAAAAABsecret", "s3cr3t"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        assert!(
+            text.contains("\"acid\""),
+            "ids that are not secrets stay: {text}"
+        );
+        assert!(text.contains("\"demo\""), "{text}");
+        // A secret that is not a string is hidden too.
+        assert!(!redact_body(br#"{"password": 12345}"#).contains("12345"));
+        // An identity body that is not JSON is not recorded at all.
+        let login = Request::new("POST", "/v3/auth/tokens").body("password=hunter2");
+        let line: Value = serde_json::from_str(&journal_line(&login, 400, None)).unwrap();
+        assert_eq!(line["body"], "<redacted: 16 bytes, not JSON>");
+        let empty = Request::new("GET", "/v3");
+        let line: Value = serde_json::from_str(&journal_line(&empty, 200, None)).unwrap();
+        assert_eq!(line["body"], "");
+        assert!(keystone::is_identity_path("/v3/auth/tokens"));
+        assert!(!keystone::is_identity_path("/v2/images"));
     }
 
     /// Reads one HTTP/1.1 response with a Content-Length from `s`.

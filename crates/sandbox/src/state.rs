@@ -24,8 +24,8 @@ pub struct State {
     pub dirty: bool,
     /// Fixed clock for tests.
     pub fixed_now: Option<String>,
-    /// Uploaded image data by image ID (in memory only; see `data`).
-    pub data: std::collections::HashMap<String, Vec<u8>>,
+    /// The Keystone v3 emulation (users, issued tokens, `--require-auth`).
+    pub keystone: super::keystone::Keystone,
 }
 
 impl State {
@@ -36,7 +36,7 @@ impl State {
             base_url: base_url.to_string(),
             dirty: false,
             fixed_now: None,
-            data: std::collections::HashMap::new(),
+            keystone: Default::default(),
         }
     }
 
@@ -153,91 +153,11 @@ pub fn save(path: &Path, images: &[Image]) -> anyhow::Result<()> {
 }
 
 /// Where the image data of a state file lives: `STATE.data/`, one file per
-/// image named by the hex of its ID (IDs are client-chosen text, never a path).
+/// image (see `data::Store`).
 pub fn data_dir(state_path: &Path) -> PathBuf {
     let mut name = state_path.as_os_str().to_os_string();
     name.push(".data");
     PathBuf::from(name)
-}
-
-fn data_file(dir: &Path, id: &str) -> PathBuf {
-    dir.join(id.bytes().map(|b| format!("{b:02x}")).collect::<String>())
-}
-
-/// Reads the data of `images` kept beside a state file (what is missing is
-/// simply not there), at most `limit` bytes in all.
-pub fn load_data(
-    state_path: &Path,
-    images: &[Image],
-    limit: usize,
-) -> anyhow::Result<std::collections::HashMap<String, Vec<u8>>> {
-    let dir = data_dir(state_path);
-    let mut data = std::collections::HashMap::new();
-    let mut total = 0;
-    for img in images {
-        let path = data_file(&dir, &img.id);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                total += bytes.len();
-                if total > limit {
-                    return Err(anyhow!(
-                        "the image data in \"{}\" is larger than the sandbox holds ({limit} bytes); remove some of it or start from another --state",
-                        dir.display()
-                    ));
-                }
-                data.insert(img.id.clone(), bytes);
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(anyhow!(
-                    "cannot read image data \"{}\": {}; check its permissions",
-                    path.display(),
-                    e.to_string().to_lowercase()
-                ))
-            }
-        }
-    }
-    Ok(data)
-}
-
-/// Brings the data directory in line with `data`: writes what is new
-/// (temporary file, fsync, rename) and removes what was deleted.
-pub fn save_data(
-    state_path: &Path,
-    data: &std::collections::HashMap<String, Vec<u8>>,
-) -> anyhow::Result<()> {
-    let dir = data_dir(state_path);
-    let context = || {
-        format!(
-            "cannot write image data in \"{}\"; check that it is writable",
-            dir.display()
-        )
-    };
-    fs::create_dir_all(&dir).with_context(context)?;
-    let wanted: std::collections::HashMap<PathBuf, &Vec<u8>> = data
-        .iter()
-        .map(|(id, bytes)| (data_file(&dir, id), bytes))
-        .collect();
-    for entry in fs::read_dir(&dir).with_context(context)? {
-        let path = entry.with_context(context)?.path();
-        if !wanted.contains_key(&path) {
-            fs::remove_file(&path).with_context(context)?;
-        }
-    }
-    for (path, bytes) in wanted {
-        if path.exists() {
-            continue; // data never changes once uploaded
-        }
-        let tmp = path.with_extension("tmp");
-        let write = || -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        };
-        write().with_context(context)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
