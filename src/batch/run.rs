@@ -23,6 +23,16 @@ use crate::commands::{self, Edit, RunSettings};
 use crate::error::{Error, Kind, Result};
 use crate::output::OutputFormat;
 
+/// A line on stderr; a closed stderr is not worth a panic (which would
+/// stop a worker).
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+pub(crate) use note;
+
 /// One image to edit.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -280,13 +290,15 @@ where
     let failures = std::sync::atomic::AtomicU64::new(0);
     let jobs = options.jobs.max(1);
     let (job_tx, job_rx) = sync_channel::<Item>(jobs * 2);
-    let job_rx = Mutex::new(job_rx);
+    // Held by the workers only: when the last one ends, however it ends,
+    // the producer's next send fails instead of blocking forever.
+    let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = sync_channel::<Done>(jobs * 2);
     let bar = progress_bar(&options);
     {
         let bar = bar.clone();
         crate::logger::set_writer(Some(Box::new(move |line: &str| {
-            bar.suspend(|| eprintln!("{line}"));
+            bar.suspend(|| crate::batch::run::note!("{line}"));
         })));
     }
     let stop = Arc::clone(&options.stop);
@@ -306,7 +318,8 @@ where
         });
         for _ in 0..jobs {
             let done_tx = done_tx.clone();
-            let (job_rx, claims, options, failures) = (&job_rx, &claims, &options, &failures);
+            let job_rx = Arc::clone(&job_rx);
+            let (claims, options, failures) = (&claims, &options, &failures);
             scope.spawn(move || loop {
                 let item = match job_rx.lock() {
                     Ok(rx) => rx.recv(),
@@ -340,6 +353,7 @@ where
             });
         }
         drop(done_tx);
+        drop(job_rx);
         let mut stdout = std::io::stdout().lock();
         loop {
             let done = match done_rx.recv_timeout(Duration::from_millis(100)) {
@@ -349,7 +363,7 @@ where
                         told = true;
                         options.stop.store(true, Ordering::SeqCst);
                         bar.suspend(|| {
-                            eprintln!("ims-patch: interrupted: finishing the requests in flight; Ctrl-C again aborts at once")
+                            crate::batch::run::note!("ims-patch: interrupted: finishing the requests in flight; Ctrl-C again aborts at once")
                         });
                     }
                     continue;
@@ -401,7 +415,7 @@ where
     }
     let is_interrupted = interrupted.load(Ordering::SeqCst);
     if options.settings.dry_run {
-        eprintln!(
+        crate::batch::run::note!(
             "ims-patch: --dry-run: {planned_count} PATCH request{} not sent",
             if planned_count == 1 { "" } else { "s" }
         );
@@ -409,7 +423,7 @@ where
         print_table(&rows)?;
     }
     if !options.quiet || tally.count(Outcome::Failed) > 0 || is_interrupted {
-        eprintln!("ims-patch: {tally}");
+        crate::batch::run::note!("ims-patch: {tally}");
     }
     Ok(tally.exit_status(is_interrupted))
 }

@@ -507,7 +507,7 @@ pub fn list(client: &Client, args: &ListArgs, options: &RunOptions) -> Result<()
         ));
     }
     if !options.quiet {
-        eprintln!(
+        crate::batch::run::note!(
             "ims-patch: {count} image{}",
             if count == 1 { "" } else { "s" }
         );
