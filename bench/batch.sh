@@ -64,8 +64,8 @@ create "$sb" "$tmp/ids"
 echo "sandbox, $n images ($("$bin" --version))"
 loop=$(seconds curl_loop "$sb" "$tmp/ids" loop)
 echo "  curl loop:        ${loop} s"
-# Five runs each; the slowest is shown too (see the README on the
-# sandbox's occasional 4 s stall with more than 4 connections).
+# Five runs each, with the slowest: twice in a busy machine a --jobs 5 or
+# 8 run took 4.0 s (one request answered late), not reproduced since.
 for jobs in 1 8; do
   times=$(for r in 1 2 3 4 5; do seconds run_ims "$sb" "$tmp/ids" "$jobs" "j$jobs-$r"; echo; done | sort -n)
   median=$(echo "$times" | sed -n 3p) slowest=$(echo "$times" | tail -1)
