@@ -299,6 +299,11 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 pub fn failure_of(err: &Error, now: SystemTime) -> Option<Failure> {
     let wire = err.wire.as_ref()?;
     if let Some(response) = &wire.response {
+        // An answer over the size cap (the transport's runtime error with
+        // the answer's head and no cause) is no transient failure.
+        if wire.cause.is_none() && !wire.timed_out && err.kind == crate::error::Kind::Runtime {
+            return None;
+        }
         if response.is_success() {
             // A 2xx that could not be read (too large, cut off).
             return if wire.timed_out {
@@ -428,7 +433,25 @@ mod tests {
                 cause: None,
             })
         };
+        let served = |response| {
+            Error::new(crate::error::Kind::Server, "503").with_wire(WireFailure {
+                reach: Reach::Reached,
+                response: Some(response),
+                timed_out: false,
+                cause: None,
+            })
+        };
         assert_eq!(failure_of(&Error::runtime("local"), now), None);
+        // Too large: the transport's runtime error with the answer's head.
+        let head = WireResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        assert_eq!(
+            failure_of(&wire(Reach::Reached, Some(head), false), now),
+            None
+        );
         assert_eq!(
             failure_of(&wire(Reach::NotSent, None, false), now),
             Some(Failure::Connect)
@@ -454,14 +477,7 @@ mod tests {
             body: Vec::new(),
         };
         assert_eq!(
-            failure_of(
-                &wire(
-                    Reach::Reached,
-                    Some(answer(vec![("retry-after", "7")])),
-                    false
-                ),
-                now
-            ),
+            failure_of(&served(answer(vec![("retry-after", "7")])), now),
             Some(Failure::Status {
                 status: 503,
                 retry_after: Some(Duration::from_secs(7))
@@ -473,7 +489,7 @@ mod tests {
             ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
         ]);
         assert_eq!(
-            failure_of(&wire(Reach::Reached, Some(dated), false), now),
+            failure_of(&served(dated), now),
             Some(Failure::Status {
                 status: 503,
                 retry_after: Some(Duration::from_secs(3))
