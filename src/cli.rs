@@ -325,18 +325,65 @@ ims_test). It prints the export lines that point ims-patch at it and runs \
 until interrupted. With --token given on its command line, every request \
 without that X-Auth-Token is answered 401; without it any token is accepted. \
 With --journal, every request received is appended to a file as a JSON line, \
-to see exactly what a script sent.",
+to see exactly what a script sent. It also answers the Keystone v3 login \
+calls under /v3 (user demo, password demopass, project demo, domain Default, \
+or --users FILE) with a service catalog pointing at itself; with \
+--require-auth its image API answers 401 to unknown or expired tokens. With \
+--access-key and --secret-key, every request must instead carry a valid AK/SK \
+signature (as OTC's API Gateway checks it; a missing, wrong or stale one is \
+answered 401 with the gateway's error), and GET /v3/projects?name=REGION \
+answers the region's project as OTC's IAM does.",
         after_long_help = "\
 Examples:
   ims-patch sandbox
   ims-patch sandbox --port 9393 --state images.json --token s3cret
-  ims-patch sandbox --port 0 --journal requests.jsonl"
+  ims-patch sandbox --port 0 --journal requests.jsonl
+  ims-patch sandbox --require-auth --token-ttl 600 --users users.toml
+  ims-patch sandbox --access-key AKEXAMPLE --secret-key SKEXAMPLE"
     )]
     Sandbox(SandboxArgs),
+
+    /// Log in with Keystone / OTC IAM, show the login, print or forget its token
+    #[command(
+        long_about = "\
+Log in like the OpenStack clients (clouds.yaml with --os-cloud or OS_CLOUD, \
+OS_* variables, or profile keys such as auth_url, username, project_name, \
+password_command) and manage the cached token (in the user cache directory, \
+ims-patch/tokens/, or IMS_PATCH_CACHE_DIR).",
+        after_long_help = "\
+Examples:
+  ims-patch --os-cloud otc auth login
+  ims-patch auth status -o json
+  export OS_TOKEN=$(ims-patch auth token)
+  ims-patch auth logout --revoke"
+    )]
+    Auth(AuthArgs),
 
     /// Generate shell completions or man pages
     #[command(hide = true)]
     Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuthArgs {
+    #[command(subcommand)]
+    pub what: AuthCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Log in now, cache the token, print user, project, region, image endpoint and expiry
+    Login,
+    /// Show which login and settings would be used, where each came from, and the cached token
+    Status,
+    /// Print a valid token on standard output, logging in if needed
+    Token,
+    /// Delete the cached token
+    Logout {
+        /// Also revoke it with the identity service (DELETE /v3/auth/tokens)
+        #[arg(long)]
+        revoke: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -482,6 +529,39 @@ pub struct SandboxArgs {
     /// Most image data (PUT /v2/images/ID/file) kept over all images, in bytes; an upload past it gets 413
     #[arg(long, value_name = "BYTES", default_value_t = ims_patch_sandbox::DEFAULT_MAX_IMAGE_SIZE)]
     pub max_image_size: u64,
+    /// Lifetime of the tokens its Keystone v3 (/v3/auth/tokens) issues, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    pub token_ttl: u64,
+    /// Keystone users, projects and application credentials (TOML, or JSON if it ends in .json) [default: demo / demopass in project demo, domain Default]
+    #[arg(long, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub users: Option<PathBuf>,
+    /// Answer 401 to image API requests without a valid token of its Keystone (or the --token)
+    #[arg(long)]
+    pub require_auth: bool,
+    /// Check an AK/SK signature (SDK-HMAC-SHA256) of this access key on every request, as OTC's API Gateway does
+    #[arg(
+        long,
+        value_name = "AK",
+        requires = "secret_key",
+        help_heading = "AK/SK"
+    )]
+    pub access_key: Option<String>,
+    /// The secret key the signatures are checked with
+    #[arg(
+        long,
+        value_name = "SK",
+        requires = "access_key",
+        help_heading = "AK/SK"
+    )]
+    pub secret_key: Option<String>,
+    /// With AK/SK: require this X-Security-Token (a temporary key pair)
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        requires = "access_key",
+        help_heading = "AK/SK"
+    )]
+    pub security_token: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -23,9 +23,7 @@ impl Endpoint {
             return Err("it has no host".into());
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(
-                "it must not hold a user name or password (they would show up in messages); use a token".into(),
-            );
+            return Err("it must not hold a user name or password; use a token".into());
         }
         if url.query().is_some() || url.fragment().is_some() {
             return Err("it must not have a query or fragment".into());
@@ -70,15 +68,23 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// `text` without any password in it, for messages.
-pub fn without_credentials(text: &str) -> String {
-    match Url::parse(text) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(None);
-            url.to_string()
-        }
-        _ => text.to_string(),
-    }
+/// An endpoint as typed, for messages: only its scheme, host, port and
+/// path. User name, password, query and fragment may hold credentials
+/// (a signed URL, `user:password@`) and are dropped, even when `text` is
+/// not a valid URL.
+pub fn shown(text: &str) -> String {
+    let text = text.trim();
+    let text = text.split(['?', '#']).next().unwrap_or_default();
+    let Some((scheme, rest)) = text.split_once("://") else {
+        // No authority to hide: a user name needs "scheme://".
+        return text.to_string();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}{path}")
 }
 
 #[cfg(test)]
@@ -117,5 +123,29 @@ mod tests {
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("https://user:pw@ims.example.com").is_err());
         assert!(Endpoint::parse("ims.example.com").is_err());
+    }
+
+    #[test]
+    fn shown_keeps_only_scheme_host_port_and_path() {
+        for (text, expected) in [
+            (
+                "https://alice:pw@glance.example:9292/v2",
+                "https://glance.example:9292/v2",
+            ),
+            (
+                "https://alice@glance.example/v2",
+                "https://glance.example/v2",
+            ),
+            (
+                "https://glance.example:9292/v2?sig=s3cret#frag",
+                "https://glance.example:9292/v2",
+            ),
+            ("https://a:b@c@host?x", "https://host"),
+            ("https://a:b@", "https://"),
+            ("not a url ?q=secret", "not a url "),
+            ("https://ims.example.com/", "https://ims.example.com/"),
+        ] {
+            assert_eq!(shown(text), expected, "{text}");
+        }
     }
 }

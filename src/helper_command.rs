@@ -1,4 +1,5 @@
-//! Running a helper command from the settings (`token_command`) with bounds:
+//! Running a helper command from the settings (`token_command`, and the
+//! same way `password_command` or `secret_key_command`) with bounds:
 //! a time limit, a cap on what it prints, its whole process group killed on
 //! timeout. Errors name the setting and its source, never the command text
 //! (it may hold a credential); every failure is a configuration error
@@ -41,10 +42,14 @@ impl Default for Limits {
 
 /// Runs `command` with `sh -c`, stdin closed, in its own process group,
 /// and returns its standard output trimmed, as a secret. `setting` (e.g.
-/// `"token_command"`) and `source` (where it was set) name it in errors.
+/// `"token_command"`) and `source` (where it was set) name it in errors;
+/// what it prints is named after the setting ("token" for
+/// `token_command`, "password" for `password_command`). The command text
+/// never appears in an error.
 pub fn run(setting: &str, source: &dyn Display, command: &str, limits: Limits) -> Result<Secret> {
     let started = Instant::now();
     let what = || format!("the {setting} ({source})");
+    let printed = printed_noun(setting);
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(command)
@@ -92,7 +97,7 @@ pub fn run(setting: &str, source: &dyn Display, command: &str, limits: Limits) -
                 limits.time.as_secs_f64()
             ))
             .hint(format!(
-                "the {setting} must print the token and exit without asking anything; run it by hand to check"
+                "the {setting} must print the {printed} and exit without asking anything; run it by hand to check"
             )));
         }
         if let Ok((is_out, read)) = rx.recv_timeout(Duration::from_millis(10)) {
@@ -104,7 +109,7 @@ pub fn run(setting: &str, source: &dyn Display, command: &str, limits: Limits) -
                     what(),
                     limits.stdout_max
                 ))
-                .hint(format!("the {setting} must print only the token")));
+                .hint(format!("the {setting} must print only the {printed}")));
             }
             if is_out {
                 stdout = Some(bytes);
@@ -129,9 +134,9 @@ pub fn run(setting: &str, source: &dyn Display, command: &str, limits: Limits) -
         if let Some(line) = last_line(&stderr, command) {
             err = err.hint(format!("its error output ends with: {line}"));
         }
-        return Err(
-            err.hint("run the command by hand to see why; its standard output must be the token")
-        );
+        return Err(err.hint(format!(
+            "run the command by hand to see why; its standard output must be the {printed}"
+        )));
     }
     let text = String::from_utf8(stdout).map_err(|_| {
         Error::config(format!(
@@ -143,19 +148,29 @@ pub fn run(setting: &str, source: &dyn Display, command: &str, limits: Limits) -
     if token.is_empty() {
         return Err(
             Error::config(format!("{} printed nothing", what())).hint(format!(
-                "the {setting} must print the token on its standard output"
+                "the {setting} must print the {printed} on its standard output"
             )),
         );
     }
     if token.chars().any(|c| c.is_control()) {
-        // A token goes into an HTTP header: no line breaks, no controls.
+        // A secret goes into an HTTP header or a login body: no line
+        // breaks, no controls.
         return Err(Error::config(format!(
             "{} printed more than one line or control characters",
             what()
         ))
-        .hint(format!("the {setting} must print only the token")));
+        .hint(format!("the {setting} must print only the {printed}")));
     }
     Ok(Secret::new(token))
+}
+
+/// What a helper setting prints: "token" for `token_command`, "secret key"
+/// for `secret_key_command`.
+fn printed_noun(setting: &str) -> String {
+    setting
+        .strip_suffix("_command")
+        .unwrap_or("secret")
+        .replace('_', " ")
 }
 
 /// Reads `stream` to its end, keeping at most `cap` bytes. For standard
@@ -252,6 +267,19 @@ mod tests {
 
     fn message(e: &Error) -> String {
         format!("{}\n{}", e.message, e.hints.join("\n"))
+    }
+
+    #[test]
+    fn names_what_each_setting_prints() {
+        assert_eq!(printed_noun("token_command"), "token");
+        assert_eq!(printed_noun("password_command"), "password");
+        assert_eq!(printed_noun("secret_key_command"), "secret key");
+        let err = run("password_command", &"from --x", "true", limits(10)).unwrap_err();
+        assert!(
+            message(&err).contains("must print the password on its standard output"),
+            "{}",
+            message(&err)
+        );
     }
 
     #[test]

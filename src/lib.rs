@@ -18,6 +18,7 @@ pub mod patch;
 pub mod sanitize;
 pub mod secret;
 pub mod settings;
+pub mod source;
 pub mod wire;
 
 use std::io::Write;
@@ -100,8 +101,14 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
     };
     let g = cli.global;
     logger::init(g.verbose);
-    let (connection, options) =
+    let (mut connection, options) =
         settings::env::from_process(matches, g.fields, g.quiet, g.dry_run, g.verbose)?;
+    if let settings::CredentialSource::Keystone(login) = &mut connection.credential {
+        login.show_login = options.dry_run && !options.verbose;
+    }
+    if let Command::Auth(args) = &command {
+        return commands::auth::run(connection, &options, args).map(|()| 0);
+    }
     let mut client = Client::new(connection)?;
     client.set_retry(options.batch.retry);
     if let Some(code) = commands::batch::dispatch(&client, &command, &options) {
@@ -127,7 +134,11 @@ fn single(client: &Client, run: RunSettings, command: Command) -> Result<Outcome
         Command::UnsetAttr(args) => commands::unset_attr::run(client, run, &args),
         Command::Show(args) => commands::show::run(client, run, &args),
         Command::Patch(args) => commands::patch::run(client, run, &args),
-        Command::Generate(_) | Command::Sandbox(_) | Command::List(_) | Command::Apply(_) => {
+        Command::Generate(_)
+        | Command::Sandbox(_)
+        | Command::Auth(_)
+        | Command::List(_)
+        | Command::Apply(_) => {
             unreachable!("handled above")
         }
     }
@@ -164,7 +175,7 @@ pub fn print_outcome(client: &Client, outcome: &Outcome, options: &RunOptions) -
             fields: options.fields.clone(),
             quiet: options.quiet,
         };
-        output::print_image(&image.value, &style)?;
+        output::print_image(&image.value, &image.raw, &style)?;
     }
     Ok(())
 }

@@ -20,8 +20,10 @@ static LOGGER: Logger = Logger {
 };
 
 /// A record as its line: info and debug as they are (`-v` lines), warnings
-/// and errors with the program's prefix.
+/// and errors with the program's prefix; control and bidi characters
+/// escaped (a line may quote server text).
 pub fn format(level: Level, message: &str) -> String {
+    let message = crate::sanitize::escape_keep_newlines(message);
     match level {
         Level::Error => format!("ims-patch: error: {message}"),
         Level::Warn => format!("ims-patch: warning: {message}"),
@@ -81,5 +83,9 @@ mod tests {
         assert_eq!(format(Level::Info, "> GET http://x"), "> GET http://x");
         assert_eq!(format(Level::Warn, "w"), "ims-patch: warning: w");
         assert_eq!(format(Level::Error, "e"), "ims-patch: error: e");
+        assert_eq!(
+            format(Level::Warn, "a\u{1b}[2J\nb"),
+            "ims-patch: warning: a\\u001b[2J\nb"
+        );
     }
 }

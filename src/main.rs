@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches};
 
 use ims_patch::cli::Cli;
 use ims_patch::commands;
+use ims_patch::sanitize::escape_keep_newlines as escape;
 
 fn main() {
     // Shell completion requests (IMS_PATCH_COMPLETE=bash ims-patch -- ...)
@@ -24,11 +25,12 @@ fn main() {
         Err(e) if e.broken_pipe => 0,
         Err(e) => {
             // A closed stderr must not turn into a panic: the exit code
-            // still tells.
+            // still tells. Messages may quote server text: control and
+            // bidi characters never reach the terminal raw.
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "ims-patch: error: {}", e.message);
+            let _ = writeln!(err, "ims-patch: error: {}", escape(&e.message));
             for hint in &e.hints {
-                let _ = writeln!(err, "hint: {hint}");
+                let _ = writeln!(err, "hint: {}", escape(hint));
             }
             e.exit_code()
         }

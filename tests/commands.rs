@@ -309,7 +309,7 @@ fn show_reads_once_by_id_and_once_by_name() {
     sb.clear_journal();
     let run = sb.ims().args(["show", "ims_test", "-o", "json"]).run();
     run.ok();
-    assert_eq!(sb.request_lines(), ["GET /v2/images?name=ims_test"]);
+    assert_eq!(sb.request_lines(), ["GET /v2/images?name=eq%3Aims_test"]);
     assert_eq!(run.json()["id"], SEED_ID);
 }
 
@@ -327,7 +327,7 @@ fn names_are_resolved_before_editing() {
     assert_eq!(
         sb.request_lines(),
         [
-            "GET /v2/images?name=web+server+1".to_string(),
+            "GET /v2/images?name=eq%3Aweb+server+1".to_string(),
             format!("PATCH /v2/images/{id}")
         ]
     );
@@ -359,7 +359,11 @@ fn unknown_and_ambiguous_names() {
         "{}",
         run.stderr
     );
-    assert_eq!(sb.request_lines(), ["GET /v2/images?name=twin"], "no PATCH");
+    assert_eq!(
+        sb.request_lines(),
+        ["GET /v2/images?name=eq%3Atwin"],
+        "no PATCH"
+    );
 }
 
 #[test]
@@ -510,8 +514,8 @@ fn hidden_images_are_found_by_name() {
     assert_eq!(
         sb.request_lines(),
         [
-            "GET /v2/images?name=hidden+one",
-            "GET /v2/images?name=hidden+one&os_hidden=true"
+            "GET /v2/images?name=eq%3Ahidden+one",
+            "GET /v2/images?name=eq%3Ahidden+one&os_hidden=true"
         ]
     );
 }
@@ -522,8 +526,10 @@ fn show_dry_run_prints_the_read_and_sends_nothing() {
     let run = sb.ims().args(["--dry-run", "show", "ims_test"]).run();
     run.ok().no_secret();
     assert!(
-        run.stdout
-            .starts_with(&format!("GET {}/v2/images?name=ims_test\n", sb.endpoint)),
+        run.stdout.starts_with(&format!(
+            "GET {}/v2/images?name=eq%3Aims_test\n",
+            sb.endpoint
+        )),
         "{}",
         run.stdout
     );

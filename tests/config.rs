@@ -187,11 +187,16 @@ fn token_command_output_is_the_token() {
         .args(["show", SEED_ID])
         .run();
     run.code(3);
+    // Named by setting and source; the command text (which may hold a
+    // credential) is never echoed.
     assert!(
-        run.stderr.contains("token_command 'exit 3'"),
+        run.stderr
+            .contains("the token_command (from profile 'c' in ")
+            && run.stderr.contains("failed (exit status 3)"),
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("'exit 3'"), "{}", run.stderr);
 }
 
 #[test]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Canned, Ims, Sandbox, SEED_ID, TOKEN};
+use crate::support::fault::{Fault, Reply};
+use crate::support::{Ims, Sandbox, SEED_ID, TOKEN};
 
 #[test]
 fn input_refused_locally_sends_nothing_and_exits_2() {
@@ -225,11 +226,10 @@ fn server_refusals_map_to_their_exit_codes() {
 
 #[test]
 fn unsupported_media_type_suggests_the_other_format() {
-    let canned = Canned::answer(
-        "415 Unsupported Media Type",
-        &[("Content-Type", "application/json")],
+    let canned = Fault::always(Reply::json(
+        415,
         r#"{"message": "The request media type application/openstack-images-v2.1-json-patch is not supported by this server.<br /><br />\n\n", "code": "415 Unsupported Media Type", "title": "Unsupported Media Type"}"#,
-    );
+    ));
     let run = canned.ims().args(["rename", SEED_ID, "x"]).run();
     run.code(7).no_secret();
     assert!(run.stderr.contains("--patch-format v2.0"), "{}", run.stderr);
@@ -237,14 +237,13 @@ fn unsupported_media_type_suggests_the_other_format() {
 
 #[test]
 fn server_errors_exit_8() {
-    for status in ["500 Internal Server Error", "503 Service Unavailable"] {
-        let canned = Canned::answer(
-            status,
-            &[
-                ("Content-Type", "text/plain"),
-                ("x-openstack-request-id", "req-abc"),
-            ],
-            "oops",
+    for (code, status) in [
+        (500, "500 Internal Server Error"),
+        (503, "503 Service Unavailable"),
+    ] {
+        let canned = Fault::always(
+            Reply::with_type(code, "text/plain", b"oops")
+                .header("x-openstack-request-id", "req-abc"),
         );
         let run = canned.ims().args(["show", SEED_ID]).run();
         run.code(8).no_secret();
@@ -255,10 +254,9 @@ fn server_errors_exit_8() {
 
 #[test]
 fn redirects_are_reported_not_followed() {
-    let canned = Canned::answer(
-        "301 Moved Permanently",
-        &[("Location", "https://elsewhere.example.com/v2/images/x")],
-        "",
+    let canned = Fault::always(
+        Reply::with_type(301, "text/plain", b"")
+            .header("Location", "https://elsewhere.example.com/v2/images/x"),
     );
     let run = canned.ims().args(["rename", SEED_ID, "x"]).run();
     run.code(3).no_secret();
@@ -271,7 +269,7 @@ fn redirects_are_reported_not_followed() {
         canned.requests().len(),
         1,
         "not followed: {:?}",
-        canned.requests()
+        canned.request_lines()
     );
 }
 
@@ -296,10 +294,7 @@ fn network_errors_and_timeouts_exit_1() {
         run.stderr
     );
 
-    let stalled = Canned::start(
-        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
-        Duration::from_secs(5),
-    );
+    let stalled = Fault::always(Reply::json(200, "{}").delay(Duration::from_secs(5)));
     let run = stalled
         .ims()
         .args(["--timeout", "0.3", "show", SEED_ID])
@@ -311,11 +306,7 @@ fn network_errors_and_timeouts_exit_1() {
 
 #[test]
 fn success_without_json_is_a_runtime_error() {
-    let canned = Canned::answer(
-        "200 OK",
-        &[("Content-Type", "text/html")],
-        "<html>login</html>",
-    );
+    let canned = Fault::always(Reply::with_type(200, "text/html", b"<html>login</html>"));
     let run = canned.ims().args(["show", SEED_ID]).run();
     run.code(1);
     assert!(run.stderr.contains("not JSON"), "{}", run.stderr);
@@ -452,15 +443,15 @@ fn client_options_are_refused_by_sandbox_and_generate() {
 fn a_connection_dropped_after_sending_is_an_unknown_outcome_not_cannot_reach() {
     // The server reads the whole PATCH, then closes without answering.
     // (A replace is safe to repeat and would be retried: not here.)
-    let dropped = Canned::start("", Duration::ZERO);
+    let dropped = Fault::always(Reply::Hangup);
     let run = dropped
         .ims()
         .args(["--retries", "0", "rename", SEED_ID, "x"])
         .run();
     run.code(1).no_secret();
     assert_eq!(
-        dropped.requests(),
-        [format!("PATCH /v2/images/{SEED_ID} HTTP/1.1")]
+        dropped.request_lines(),
+        [format!("PATCH /v2/images/{SEED_ID}")]
     );
     assert!(!run.stderr.contains("cannot reach"), "{}", run.stderr);
     assert!(run.stderr.contains("outcome is unknown"), "{}", run.stderr);

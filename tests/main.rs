@@ -6,6 +6,7 @@ mod support;
 
 mod against_glance;
 mod aksk;
+mod aksk_cli;
 mod architecture;
 mod batch;
 mod commands;
@@ -15,6 +16,9 @@ mod errors;
 mod generated;
 mod hardening;
 mod keystone_conformance;
+mod login;
+mod login_keystone;
+mod login_sandbox;
 mod osc;
 mod output;
 mod sandbox;

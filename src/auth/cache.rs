@@ -218,14 +218,14 @@ impl TokenCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::clouds::{AuthConfig, Origin, Sourced};
+    use crate::auth::clouds::{AuthConfig, Source, Sourced};
     use crate::auth::keystone::CatalogEndpoint;
 
     fn request(project: &str, password: &str) -> AuthRequest {
         let s = |v: &str| {
             Some(Sourced {
                 value: v.to_string(),
-                origin: Origin::Env("OS_X".into()),
+                source: Source::Env("OS_X"),
             })
         };
         let config = AuthConfig {
@@ -234,7 +234,7 @@ mod tests {
             user_domain_name: s("Default"),
             password: Some(Sourced {
                 value: Secret::new(password),
-                origin: Origin::Env("OS_PASSWORD".into()),
+                source: Source::Env("OS_PASSWORD"),
             }),
             project_name: s(project),
             project_domain_id: s("default"),

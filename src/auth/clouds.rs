@@ -8,7 +8,6 @@
 //! silently searches on).
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -17,6 +16,7 @@ use serde_yaml_ng::Value;
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+pub use crate::source::{Source, Sourced};
 
 /// The largest clouds.yaml or secure.yaml read; a bigger one is an error.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -63,52 +63,10 @@ impl ConfigFs for RealFs {
     }
 }
 
-/// Where one login setting came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// A key of cloud `cloud` in a clouds.yaml or secure.yaml file.
-    File { cloud: String, path: PathBuf },
-    /// The built-in vendor profile (`profile: otc`) named by cloud `cloud`.
-    Profile {
-        profile: String,
-        cloud: String,
-        path: PathBuf,
-    },
-    /// An environment variable.
-    Env(String),
-}
-
-impl fmt::Display for Origin {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Origin::File { cloud, path } => {
-                write!(f, "from cloud '{cloud}' in {}", path.display())
-            }
-            Origin::Profile {
-                profile,
-                cloud,
-                path,
-            } => write!(
-                f,
-                "from profile '{profile}' of cloud '{cloud}' in {}",
-                path.display()
-            ),
-            Origin::Env(var) => write!(f, "from {var}"),
-        }
-    }
-}
-
-/// A value and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub origin: Origin,
-}
-
 /// The login settings of one cloud (or of the `OS_*` variables), each with its
-/// origin. Legacy spellings are already folded in (`tenant_*` → `project_*`,
+/// source. Legacy spellings are already folded in (`tenant_*` → `project_*`,
 /// `auth_token` → `token`, `endpoint_type` → `interface`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuthConfig {
     /// The cloud's name; `None` for the `OS_*` variables.
     pub cloud: Option<String>,
@@ -150,8 +108,23 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// loader.py `_handle_domain_id`: with a project, domain_* is the
+    /// default of user_domain_* and project_domain_*, not a scope.
+    pub fn fold_domain(&mut self) {
+        if self.project_id.is_some() || self.project_name.is_some() {
+            if let Some(d) = self.domain_id.take() {
+                self.user_domain_id.get_or_insert(d.clone());
+                self.project_domain_id.get_or_insert(d);
+            }
+            if let Some(d) = self.domain_name.take() {
+                self.user_domain_name.get_or_insert(d.clone());
+                self.project_domain_name.get_or_insert(d);
+            }
+        }
+    }
+
     /// One line per setting that is set, for hints and `auth status`:
-    /// the value of plain settings, only the name and origin of secrets.
+    /// the value of plain settings, only the name and source of secrets.
     pub fn describe_used(&self) -> Vec<String> {
         let plain = [
             ("auth_type", &self.auth_type),
@@ -189,13 +162,13 @@ impl AuthConfig {
             .iter()
             .filter_map(|(name, v)| {
                 v.as_ref()
-                    .map(|s| format!("{name} '{}' ({})", s.value, s.origin))
+                    .map(|s| format!("{name} '{}' ({})", s.value, s.source))
             })
             .collect();
         lines.extend(
             secret
                 .iter()
-                .filter_map(|(name, v)| v.as_ref().map(|s| format!("{name} ({})", s.origin))),
+                .filter_map(|(name, v)| v.as_ref().map(|s| format!("{name} ({})", s.source))),
         );
         lines
     }
@@ -367,11 +340,11 @@ impl CloudFiles {
         let mut raw = Raw::default();
         let mut profile_file = None;
         for (file, value) in [main, secure].into_iter().flatten() {
-            let origin = Origin::File {
+            let source = Source::Cloud {
                 cloud: name.to_string(),
-                path: file.path.clone(),
+                file: file.path.clone(),
             };
-            raw.add_cloud(value, &origin, file.mode)?;
+            raw.add_cloud(value, &source, file.mode)?;
             profile_file.get_or_insert(file.path.clone());
         }
         if let Some(r) = region {
@@ -379,7 +352,7 @@ impl CloudFiles {
                 "region_name".into(),
                 RawValue {
                     text: r.value,
-                    origin: r.origin,
+                    source: r.source,
                     mode: None,
                 },
             );
@@ -552,11 +525,11 @@ fn scalar(value: &Value) -> Option<String> {
     }
 }
 
-/// One raw value: its text, origin and the permission bits of its file.
+/// One raw value: its text, source and the permission bits of its file.
 #[derive(Debug, Clone)]
 struct RawValue {
     text: String,
-    origin: Origin,
+    source: Source,
     mode: Option<u32>,
 }
 
@@ -571,13 +544,13 @@ struct Raw {
 }
 
 impl Raw {
-    fn add_cloud(&mut self, value: &Value, origin: &Origin, mode: Option<u32>) -> Result<()> {
+    fn add_cloud(&mut self, value: &Value, source: &Source, mode: Option<u32>) -> Result<()> {
         let Value::Mapping(map) = value else {
             if value.is_null() {
                 return Ok(());
             }
             return Err(Error::config(format!(
-                "cloud settings {origin} must be a mapping"
+                "cloud settings {source} must be a mapping"
             )));
         };
         for (k, v) in map {
@@ -592,7 +565,7 @@ impl Raw {
                         };
                         let raw = RawValue {
                             text,
-                            origin: origin.clone(),
+                            source: source.clone(),
                             mode,
                         };
                         self.auth.insert(ak.replace('-', "_"), raw);
@@ -608,7 +581,7 @@ impl Raw {
                     if let Some(text) = first {
                         self.first_region = Some(RawValue {
                             text,
-                            origin: origin.clone(),
+                            source: source.clone(),
                             mode,
                         });
                     }
@@ -616,7 +589,7 @@ impl Raw {
             } else if let Some(text) = scalar(v) {
                 let raw = RawValue {
                     text,
-                    origin: origin.clone(),
+                    source: source.clone(),
                     mode,
                 };
                 self.top.insert(key, raw);
@@ -642,10 +615,10 @@ impl Raw {
             return Ok(());
         };
         let name = profile.text.as_str();
-        let origin = Origin::Profile {
+        let source = Source::Vendor {
             profile: name.to_string(),
             cloud: cloud.to_string(),
-            path: path.to_path_buf(),
+            file: path.to_path_buf(),
         };
         // openstack/config/vendors/otc.json: regions [eu-de], auth_url
         // https://iam.%(region_name)s.otc.t-systems.com/v3; eu-nl is the other
@@ -675,7 +648,7 @@ impl Raw {
                     "region_name".into(),
                     RawValue {
                         text: region.clone(),
-                        origin: origin.clone(),
+                        source: source.clone(),
                         mode: None,
                     },
                 );
@@ -691,7 +664,7 @@ impl Raw {
         }
         self.auth.entry("auth_url".into()).or_insert(RawValue {
             text: template.replace("{region_name}", &region),
-            origin,
+            source,
             mode: None,
         });
         Ok(())
@@ -730,20 +703,20 @@ impl Raw {
         let s = |v: Option<RawValue>| {
             v.map(|v| Sourced {
                 value: v.text,
-                origin: v.origin,
+                source: v.source,
             })
         };
         let mut shared_files: Vec<PathBuf> = Vec::new();
         let mut secret = |v: Option<RawValue>| {
             v.map(|v| {
-                if let (Some(mode), Origin::File { path, .. }) = (v.mode, &v.origin) {
+                if let (Some(mode), Source::Cloud { file: path, .. }) = (v.mode, &v.source) {
                     if mode & 0o077 != 0 && !shared_files.contains(path) {
                         shared_files.push(path.clone());
                     }
                 }
                 Sourced {
                     value: Secret::new(v.text),
-                    origin: v.origin,
+                    source: v.source,
                 }
             })
         };
@@ -783,7 +756,7 @@ impl Raw {
         };
         c.cacert = self.top_opt(&["cacert"]).map(|v| Sourced {
             value: PathBuf::from(&v.text),
-            origin: v.origin,
+            source: v.source,
         });
         c.verify = boolean(self.top_opt(&["verify"]), "verify")?;
         c.insecure = boolean(self.top_opt(&["insecure"]), "insecure")?;
@@ -792,28 +765,17 @@ impl Raw {
             Some(v) => match v.text.trim().parse::<f64>() {
                 Ok(secs) if secs > 0.0 && secs.is_finite() && secs < 1e9 => Some(Sourced {
                     value: Duration::from_secs_f64(secs),
-                    origin: v.origin,
+                    source: v.source,
                 }),
                 _ => {
                     return Err(Error::config(format!(
                         "api_timeout '{}' ({}) is not a positive number of seconds",
-                        v.text, v.origin
+                        v.text, v.source
                     )))
                 }
             },
         };
-        // loader.py `_handle_domain_id`: with a project, domain_* is the
-        // default of user_domain_* and project_domain_*, not a scope.
-        if c.project_id.is_some() || c.project_name.is_some() {
-            if let Some(d) = c.domain_id.take() {
-                c.user_domain_id.get_or_insert(d.clone());
-                c.project_domain_id.get_or_insert(d);
-            }
-            if let Some(d) = c.domain_name.take() {
-                c.user_domain_name.get_or_insert(d.clone());
-                c.project_domain_name.get_or_insert(d);
-            }
-        }
+        c.fold_domain();
         for path in shared_files {
             c.warnings.push(format!(
                 "'{}' holds a secret and is readable by group or others; run: chmod 600 '{}'",
@@ -834,13 +796,13 @@ fn boolean(v: Option<RawValue>, name: &str) -> Result<Option<Sourced<bool>>> {
         _ => {
             return Err(Error::config(format!(
                 "{name} '{}' ({}) is not true or false",
-                v.text, v.origin
+                v.text, v.source
             )))
         }
     };
     Ok(Some(Sourced {
         value,
-        origin: v.origin,
+        source: v.source,
     }))
 }
 
@@ -917,7 +879,7 @@ pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<AuthConfi
                 key,
                 RawValue {
                     text,
-                    origin: Origin::Env(var.to_string()),
+                    source: Source::Env(var),
                     mode: None,
                 },
             );
@@ -1056,7 +1018,7 @@ clouds:
     }
 
     #[test]
-    fn reads_all_keys_with_their_origin() {
+    fn reads_all_keys_with_their_source() {
         let fs = MemFs::default().with("/work/clouds.yaml", DEMO);
         let c = discover(&fs, &[]).unwrap().cloud("demo").unwrap();
         assert_eq!(c.cloud.as_deref(), Some("demo"));
@@ -1072,7 +1034,7 @@ clouds:
         assert_eq!(c.region_name.as_ref().unwrap().value, "RegionTwo");
         assert_eq!(c.interface.as_ref().unwrap().value, "public");
         assert_eq!(
-            c.username.as_ref().unwrap().origin.to_string(),
+            c.username.as_ref().unwrap().source.to_string(),
             "from cloud 'demo' in /work/clouds.yaml"
         );
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
@@ -1201,10 +1163,10 @@ clouds:
         let pw = c.password.unwrap();
         assert_eq!(pw.value.expose(), "fromsecure");
         assert_eq!(
-            pw.origin,
-            Origin::File {
+            pw.source,
+            Source::Cloud {
                 cloud: "demo".into(),
-                path: "/home/u/.config/openstack/secure.yaml".into()
+                file: "/home/u/.config/openstack/secure.yaml".into()
             }
         );
         // Readable by others: a warning naming that file.
@@ -1248,7 +1210,7 @@ clouds:
         let url = c.auth_url.unwrap();
         assert_eq!(url.value, "https://iam.eu-de.otc.t-systems.com/v3");
         assert_eq!(
-            url.origin.to_string(),
+            url.source.to_string(),
             "from profile 'otc' of cloud 'de' in /work/clouds.yaml"
         );
         assert_eq!(c.region_name.unwrap().value, "eu-de");
@@ -1267,7 +1229,7 @@ clouds:
         );
         let env_region = Sourced {
             value: "eu-nl".to_string(),
-            origin: Origin::Env("OS_REGION_NAME".into()),
+            source: Source::Env("OS_REGION_NAME"),
         };
         let c = files.cloud_in_region("de", Some(env_region)).unwrap();
         assert_eq!(
@@ -1275,7 +1237,7 @@ clouds:
             "https://iam.eu-nl.otc.t-systems.com/v3"
         );
         assert_eq!(
-            c.region_name.unwrap().origin.to_string(),
+            c.region_name.unwrap().source.to_string(),
             "from OS_REGION_NAME"
         );
         let err = files.cloud("bad").unwrap_err();
@@ -1436,8 +1398,8 @@ clouds:
         assert_eq!(c.cloud, None);
         assert_eq!(c.project_name.as_ref().unwrap().value, "demo");
         assert_eq!(
-            c.project_name.as_ref().unwrap().origin,
-            Origin::Env("OS_TENANT_NAME".into())
+            c.project_name.as_ref().unwrap().source,
+            Source::Env("OS_TENANT_NAME")
         );
         assert_eq!(c.user_domain_name.unwrap().value, "Default");
         assert_eq!(c.project_domain_id.unwrap().value, "default");
@@ -1453,7 +1415,7 @@ clouds:
         .unwrap()
         .unwrap();
         assert_eq!(
-            c.secret_key.unwrap().origin.to_string(),
+            c.secret_key.unwrap().source.to_string(),
             "from OS_SECRET_KEY"
         );
     }

@@ -59,7 +59,7 @@ impl AuthType {
             return AuthType::parse(&t.value).ok_or_else(|| {
                 Error::config(format!(
                     "auth_type '{}' ({}) is not supported",
-                    t.value, t.origin
+                    t.value, t.source
                 ))
                 .hint("use password, v3password, v3applicationcredential, token, v3token, admin_token or token_endpoint")
             });
@@ -214,9 +214,9 @@ impl AuthRequest {
                 return Err(Error::config(format!(
                 "the login cannot be scoped to both project '{}' ({}) and domain '{}' ({})",
                 p.value,
-                p.origin,
+                p.source,
                 d.map_or("", |d| d.value.as_str()),
-                d.map_or(String::new(), |d| d.origin.to_string()),
+                d.map_or(String::new(), |d| d.source.to_string()),
             ))
             .hint("set user_domain_name/project_domain_name instead of domain_name for a project login"));
             }
@@ -804,19 +804,19 @@ pub fn revoke_request(auth_url: &str, caller: &Secret, token: &Secret) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::clouds::Origin;
+    use crate::auth::clouds::Source;
 
     fn src(v: &str) -> Option<Sourced<String>> {
         Some(Sourced {
             value: v.into(),
-            origin: Origin::Env("OS_X".into()),
+            source: Source::Env("OS_X"),
         })
     }
 
     fn secret(v: &str) -> Option<Sourced<Secret>> {
         Some(Sourced {
             value: Secret::new(v),
-            origin: Origin::Env("OS_PASSWORD".into()),
+            source: Source::Env("OS_PASSWORD"),
         })
     }
 

@@ -5,15 +5,13 @@
 //! 401; an AK/SK signer sees the exact method, URL, headers and body bytes.
 
 use std::fmt;
-use std::io::Read;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::helper_command;
 use crate::secret::Secret;
-use crate::settings::{CredentialSource, Source, Sourced};
+use crate::settings::{CredentialSource, Source};
 use crate::wire::{Header, WireRequest};
 
 use super::Transport;
@@ -41,6 +39,12 @@ pub trait Credential: Send + Sync + fmt::Debug {
 
     /// Where it comes from, for hints: "from IMS_PATCH_TOKEN".
     fn source(&self) -> String;
+
+    /// The hint for a 401 answer to a request it authorised, when it can
+    /// say more than "missing, invalid or expired" (a refused signature).
+    fn refusal_hint(&self, _response: &crate::wire::WireResponse) -> Option<String> {
+        None
+    }
 }
 
 /// A token sent as `X-Auth-Token`: given, read from a file, or printed by
@@ -88,7 +92,8 @@ pub fn no_token() -> Error {
 }
 
 /// Builds the credential a source describes: reads a token file, runs a
-/// token command (bounded by `timeout`). A new kind of credential is a new
+/// token command ([`helper_command::run`], bounded by the transport's
+/// timeout, never echoed). A new kind of credential is a new
 /// `CredentialSource` variant and one arm here.
 /// `transport` is there for credentials that make requests of their own
 /// (a Keystone login); its timeout bounds a token command.
@@ -113,106 +118,28 @@ pub fn build(source: &CredentialSource, transport: &Arc<Transport>) -> Result<Bo
             )?)
         }
         CredentialSource::TokenCommand(c) => {
-            let token = run_token_command(c, timeout)?;
+            let limits = helper_command::Limits {
+                time: timeout,
+                ..helper_command::Limits::default()
+            };
+            let token = helper_command::run("token_command", &c.source, &c.value, limits)?;
             Box::new(StaticToken::new(token, c.source.clone())?)
         }
+        CredentialSource::AkSk(source) => {
+            Box::new(super::aksk::AkSkCredential::build(source, transport)?)
+        }
+        CredentialSource::Keystone(login) => Box::new(super::session::KeystoneSession::new(
+            (**login).clone(),
+            Arc::clone(transport),
+        )?),
         CredentialSource::None => return Err(no_token()),
     })
-}
-
-/// The most a token command may print.
-pub const TOKEN_COMMAND_MAX_OUTPUT: u64 = 64 * 1024;
-
-/// Runs a profile's `token_command` through the shell, within `timeout`
-/// and [`TOKEN_COMMAND_MAX_OUTPUT`]; its standard output is the token.
-/// Every failure is a configuration error (exit 3).
-fn run_token_command(command: &Sourced<String>, timeout: Duration) -> Result<Secret> {
-    let source = &command.source;
-    let text = &command.value;
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(text)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Error::config(format!("cannot run token_command '{text}' ({source}): {e}")))?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        let read = (&mut stdout)
-            .take(TOKEN_COMMAND_MAX_OUTPUT + 1)
-            .read_to_end(&mut out);
-        read.map(|_| out)
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Error::config(format!(
-                    "token_command '{text}' ({source}) did not finish within {} s",
-                    timeout.as_secs_f64()
-                ))
-                .hint("run the command by hand to see why; raise --timeout if it is just slow"));
-            }
-            Err(e) => {
-                return Err(Error::config(format!(
-                    "cannot wait for token_command '{text}' ({source}): {e}"
-                )))
-            }
-        }
-    };
-    // The command has exited; a child it left behind could keep the pipe
-    // open, so the reader is not waited for beyond the deadline.
-    let output = loop {
-        if reader.is_finished() {
-            break reader.join().ok().and_then(|r| r.ok()).unwrap_or_default();
-        }
-        if Instant::now() >= deadline {
-            return Err(Error::config(format!(
-                "token_command '{text}' ({source}) exited but its output did not end within {} s",
-                timeout.as_secs_f64()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    if output.len() as u64 > TOKEN_COMMAND_MAX_OUTPUT {
-        return Err(Error::config(format!(
-            "token_command '{text}' ({source}) printed more than {} KiB, which is no token",
-            TOKEN_COMMAND_MAX_OUTPUT / 1024
-        )));
-    }
-    if !status.success() {
-        return Err(Error::config(format!(
-            "token_command '{text}' ({source}) failed ({status})"
-        ))
-        .hint("run the command by hand to see why; its standard output must be the token"));
-    }
-    let token = String::from_utf8(output).map_err(|_| {
-        Error::config(format!(
-            "token_command '{text}' ({source}) printed something that is not UTF-8 text"
-        ))
-    })?;
-    Ok(Secret::new(token.trim()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use url::Url;
-
-    fn command(text: &str) -> Sourced<String> {
-        Sourced {
-            value: text.into(),
-            source: Source::Default,
-        }
-    }
 
     #[test]
     fn a_static_token_is_one_redacted_header() {
@@ -225,21 +152,5 @@ mod tests {
         assert!(!format!("{t:?}").contains("s3cret"));
         assert_eq!(t.source(), "from IMS_PATCH_TOKEN");
         assert!(StaticToken::new(Secret::new("a\nb"), Source::Default).is_err());
-    }
-
-    #[test]
-    fn token_commands_are_bounded() {
-        let t = run_token_command(&command("echo ' tok '"), Duration::from_secs(5)).unwrap();
-        assert_eq!(t.expose(), "tok");
-        let started = Instant::now();
-        let e = run_token_command(&command("sleep 5"), Duration::from_millis(200)).unwrap_err();
-        assert!(started.elapsed() < Duration::from_secs(3));
-        assert_eq!(e.exit_code(), 3);
-        assert!(e.message.contains("did not finish"), "{}", e.message);
-        let e = run_token_command(&command("yes"), Duration::from_secs(5)).unwrap_err();
-        assert_eq!(e.exit_code(), 3);
-        assert!(e.message.contains("more than 64 KiB"), "{}", e.message);
-        let e = run_token_command(&command("exit 3"), Duration::from_secs(5)).unwrap_err();
-        assert!(e.message.contains("failed"), "{}", e.message);
     }
 }

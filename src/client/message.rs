@@ -6,6 +6,10 @@ use serde_json::Value;
 
 use super::status_line;
 
+/// Glance's (webob's) 404 message for a path that no route serves, such as
+/// an endpoint that already ends in `/v2/images`.
+pub const NO_ROUTE: &str = "The resource could not be found.";
+
 fn shorten(text: &str, max: usize) -> String {
     let text = text.trim();
     if text.chars().count() <= max {
@@ -31,6 +35,9 @@ pub fn server_message(content_type: &str, body: &str, status: StatusCode) -> Str
             })
             .and_then(Value::as_str);
         if let Some(message) = message {
+            // The API Gateway appends its canonical request to a refused
+            // AK/SK signature: long, and it holds the security token.
+            let message = message.split(",canonicalRequest:").next().unwrap_or("");
             return clean(message);
         }
         return shorten(body, 300);
@@ -151,6 +158,11 @@ mod tests {
         assert_eq!(
             server_message("application/json", keystone, StatusCode::UNAUTHORIZED),
             "The request you have made requires authentication."
+        );
+        let gateway = r#"{"error_code":"APIGW.0301","error_msg":"Incorrect IAM authentication information: verify aksk signature fail,canonicalRequest:GET|/v2/|x-security-token:s3cret|","request_id":"r"}"#;
+        assert_eq!(
+            server_message("application/json", gateway, StatusCode::UNAUTHORIZED),
+            "Incorrect IAM authentication information: verify aksk signature fail"
         );
         let ims = r#"{"error": {"code": "IMG.0001", "message": "The image does not exist."}}"#;
         assert_eq!(

@@ -5,9 +5,12 @@
 //! bytes read), and turns an error status into an error that keeps the
 //! answer. `Client` is `Send + Sync`: one client serves several threads.
 
+pub mod aksk;
 pub mod credential;
 pub mod message;
 pub mod retry;
+pub mod session;
+pub mod tls;
 pub mod transport;
 
 use std::sync::Arc;
@@ -21,6 +24,7 @@ pub use transport::Transport;
 
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Kind, Result, WireFailure};
+use crate::sanitize;
 use crate::settings::{no_endpoint, ConnectionSettings, Sourced};
 use crate::wire::{Reach, WireRequest, WireResponse};
 
@@ -108,7 +112,7 @@ impl Client {
         match self.credential.endpoint()? {
             Some(e) => Ok(Sourced {
                 value: e,
-                source: crate::settings::Source::Default,
+                source: crate::settings::Source::Catalog,
             }),
             None => Err(no_endpoint()),
         }
@@ -132,14 +136,30 @@ impl Client {
         Ok(self.request("GET", self.url(&["images", id])?))
     }
 
-    /// `GET /v2/images?name=NAME`, and with `os_hidden=true`, which Glance
-    /// needs to list hidden images.
+    /// `GET /v2/images?name=eq:NAME`, and with `os_hidden=true`, which
+    /// Glance needs to list hidden images. Glance reads `in:a,b`, `eq:x`
+    /// and other `op:` prefixes of a name as filter operators; behind
+    /// `eq:` it takes the rest literally, so a name such as `in:web` is
+    /// looked up as written.
     pub fn find_by_name_request(&self, name: &str, hidden: bool) -> Result<WireRequest> {
         let mut url = self.url(&["images"])?;
-        url.query_pairs_mut().append_pair("name", name);
+        url.query_pairs_mut()
+            .append_pair("name", &format!("eq:{name}"));
         if hidden {
             url.query_pairs_mut().append_pair("os_hidden", "true");
         }
+        Ok(self.request("GET", url))
+    }
+
+    /// The next page of an image list, from the `next` link of the last
+    /// one (`/v2/images?name=...&marker=...`). Only the link's query is
+    /// used, on this endpoint's `/v2/images`: a link to another host or
+    /// path never gets the credential.
+    pub fn next_page_request(&self, next: &str) -> Result<WireRequest> {
+        let mut url = self.url(&["images"])?;
+        let query = next.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let query = query.split('#').next().unwrap_or("");
+        url.set_query((!query.is_empty()).then_some(query));
         Ok(self.request("GET", url))
     }
 
@@ -234,7 +254,8 @@ impl Client {
     pub fn send_json(&self, request: &WireRequest) -> Result<(Value, WireResponse)> {
         let response = self.send(request)?;
         let value = serde_json::from_slice(&response.body).map_err(|e| {
-            let content_type = response.header("content-type").unwrap_or("").to_string();
+            let content_type = sanitize::escape(response.header("content-type").unwrap_or(""))
+                .into_owned();
             let hint = match self.endpoint() {
                 Ok(e) => format!("check that the endpoint '{}' ({}) is the image service", e.value, e.source),
                 Err(_) => "check that the endpoint is the image service".into(),
@@ -255,7 +276,7 @@ impl Client {
         let what = format!("{} {}", request.method, request.url);
         let id = response
             .request_id()
-            .map(|id| format!(" [{id}]"))
+            .map(|id| format!(" [{}]", sanitize::escape(id)))
             .unwrap_or_default();
         let endpoint = self.endpoint().ok();
         let endpoint_text = endpoint
@@ -265,7 +286,7 @@ impl Client {
         let err = if (300..400).contains(&status) {
             let to = response
                 .header("location")
-                .map(|l| format!(" to '{l}'"))
+                .map(|l| format!(" to '{}'", sanitize::escape(l)))
                 .unwrap_or_default();
             let err = Error::new(
                 Kind::Config,
@@ -282,8 +303,18 @@ impl Client {
             let content_type = response.header("content-type").unwrap_or("");
             let body = String::from_utf8_lossy(&response.body);
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let message = message::server_message(content_type, &body, code);
-            let kind = Kind::from_status(status);
+            // Server text: escaped before it can reach a terminal.
+            let message =
+                sanitize::escape(&message::server_message(content_type, &body, code)).into_owned();
+            // Glance's answer for a path it has no route for, as opposed to
+            // "No image found with ID ...": the endpoint is wrong, and a
+            // script must not read this as "the image is gone".
+            let wrong_path = status == 404 && message.starts_with(message::NO_ROUTE);
+            let kind = if wrong_path {
+                Kind::Config
+            } else {
+                Kind::from_status(status)
+            };
             let text = if message.is_empty() {
                 format!("{what} failed: {}{id}", status_line(status))
             } else {
@@ -291,10 +322,12 @@ impl Client {
             };
             let err = Error::new(kind, text);
             match status {
-                401 => err.hint(format!(
-                    "the token ({}) is missing, invalid or expired; get a new one",
-                    self.credential.source()
-                )),
+                401 => err.hint(self.credential.refusal_hint(&response).unwrap_or_else(|| {
+                    format!(
+                        "the token ({}) is missing, invalid or expired; get a new one",
+                        self.credential.source()
+                    )
+                })),
                 403 if message.contains("queued image") => err.hint(
                     "disk_format and container_format can only change while the image is queued, before its data is uploaded",
                 ),
@@ -302,6 +335,9 @@ impl Client {
                     err.hint("this attribute is managed by the image service and cannot be changed")
                 }
                 403 => err.hint("your role may not allow this change, or the image belongs to another project"),
+                404 if wrong_path => err.hint(format!(
+                    "the endpoint {endpoint_text} has no such path, so it is not the image service root; it should look like https://ims.eu-de.otc.t-systems.com (with at most /v2 behind it, not /v2/images)"
+                )),
                 404 => err.hint(format!(
                     "check the image ID and that the endpoint '{}' is the right region and project",
                     endpoint.as_ref().map(|e| e.value.to_string()).unwrap_or_default()

@@ -197,3 +197,36 @@ fn the_endpoint_is_needed_only_when_no_credential_gives_one() {
     let e = Client::new(s).err().unwrap();
     assert_eq!(e.message, "no endpoint is set");
 }
+
+#[test]
+fn names_are_looked_up_literally_and_next_links_stay_on_the_endpoint() {
+    let mut s = settings(9292, Duration::from_secs(1));
+    s.endpoint = Some(Sourced {
+        value: Endpoint::parse("https://glance.example/image/v2").unwrap(),
+        source: Source::Flag("--endpoint"),
+    });
+    let client = Client::new(s).unwrap();
+    let r = client.find_by_name_request("in:web", false).unwrap();
+    assert_eq!(
+        r.url.as_str(),
+        "https://glance.example/image/v2/images?name=eq%3Ain%3Aweb"
+    );
+    let r = client.find_by_name_request("a b", true).unwrap();
+    assert_eq!(
+        r.url.as_str(),
+        "https://glance.example/image/v2/images?name=eq%3Aa+b&os_hidden=true"
+    );
+    // Glance's next link lacks the endpoint's path prefix; a hostile one
+    // points elsewhere: only its query is used.
+    for next in [
+        "/v2/images?name=eq%3Ax&marker=m1",
+        "https://evil.example/steal?name=eq%3Ax&marker=m1#frag",
+    ] {
+        let r = client.next_page_request(next).unwrap();
+        assert_eq!(
+            r.url.as_str(),
+            "https://glance.example/image/v2/images?name=eq%3Ax&marker=m1",
+            "{next}"
+        );
+    }
+}

@@ -26,6 +26,8 @@ pub struct Transport {
     http: Http,
     timeout: Duration,
     max_body: usize,
+    /// The --cacert file and its source, for the hint of a TLS failure.
+    cacert: Option<String>,
 }
 
 impl Transport {
@@ -43,14 +45,19 @@ impl Transport {
             // a pooled connection is dropped well before that.
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tls_built_in_root_certs(https);
-        if let Some(cacert) = &tls.cacert {
-            for cert in read_certificates(cacert)? {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
         if let Some(source) = &tls.insecure {
             log::warn!("TLS certificates are not verified (insecure {source}); the token can be intercepted");
             builder = builder.danger_accept_invalid_certs(true);
+        } else if let Some(cacert) = &tls.cacert {
+            let config = super::tls::config_with_cacert(read_certificates(cacert)?, https)
+                .map_err(|e| {
+                    Error::config(format!(
+                        "cannot use the CA file '{}' ({}): {e}",
+                        cacert.value.display(),
+                        cacert.source
+                    ))
+                })?;
+            builder = builder.use_preconfigured_tls(config);
         }
         let http = builder
             .build()
@@ -59,6 +66,10 @@ impl Transport {
             http,
             timeout,
             max_body: MAX_BODY,
+            cacert: tls
+                .cacert
+                .as_ref()
+                .map(|c| format!("'{}' ({})", c.value.display(), c.source)),
         })
     }
 
@@ -129,7 +140,7 @@ impl Transport {
         };
         let id = answered
             .request_id()
-            .map(|id| format!(", {id}"))
+            .map(|id| format!(", {}", crate::sanitize::escape(id)))
             .unwrap_or_default();
         log::info!(
             "< {} ({} ms{id})",
@@ -231,7 +242,12 @@ impl Transport {
         let mut err = match (reach, timed_out) {
             (Reach::NotSent, false) => {
                 let err = Error::runtime(format!("cannot reach {target}: {detail}"));
-                if detail.contains("certificate") || detail.contains("Certificate") {
+                let tls = detail.contains("certificate") || detail.contains("Certificate");
+                if let (true, Some(cacert)) = (tls, &self.cacert) {
+                    err.hint(format!(
+                        "the server's TLS certificate is not trusted with the CA file {cacert}: it must hold the CA that issued the server's certificate, or that very certificate, and the certificate must name the endpoint's host and be within its dates"
+                    ))
+                } else if tls {
                     err.hint("the server's TLS certificate is not trusted; pass its CA with --cacert PEM")
                 } else {
                     err.hint("check the URL and that the service is up and reachable from here")
@@ -289,7 +305,9 @@ fn is_timeout(e: &std::io::Error) -> bool {
     false
 }
 
-fn read_certificates(cacert: &Sourced<std::path::PathBuf>) -> Result<Vec<reqwest::Certificate>> {
+fn read_certificates(
+    cacert: &Sourced<std::path::PathBuf>,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
     let path = &cacert.value;
     let bytes = std::fs::read(path).map_err(|e| {
         Error::config(format!(
@@ -298,7 +316,7 @@ fn read_certificates(cacert: &Sourced<std::path::PathBuf>) -> Result<Vec<reqwest
             cacert.source
         ))
     })?;
-    let certs = reqwest::Certificate::from_pem_bundle(&bytes).unwrap_or_default();
+    let certs = super::tls::pem_certificates(&bytes);
     if certs.is_empty() {
         return Err(Error::config(format!(
             "CA file '{}' ({}) holds no PEM certificate",

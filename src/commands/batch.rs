@@ -251,11 +251,26 @@ impl Iterator for Pages<'_> {
                     Err(e) => return Some(Err(e)),
                 }
             }
-            match super::images_of(list, url.as_str()) {
+            match images_of(list, url.as_str()) {
                 Ok(images) => self.page = images.into_iter(),
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+}
+
+/// The `images` list of a list answer.
+fn images_of(list: Value, request_url: &str) -> Result<Vec<Value>> {
+    match list {
+        Value::Object(mut o) => match o.remove("images") {
+            Some(Value::Array(images)) => Ok(images),
+            _ => Err(Error::runtime(format!(
+                "GET {request_url} answered without an \"images\" list"
+            ))),
+        },
+        _ => Err(Error::runtime(format!(
+            "GET {request_url} answered without an \"images\" list"
+        ))),
     }
 }
 

@@ -4,6 +4,7 @@
 //! its arguments into an [`Edit`] (pure). The runner holds no state: several
 //! threads may run it at once with one shared `Client`.
 
+pub mod auth;
 pub mod batch;
 pub mod describe;
 pub mod generate;
@@ -21,10 +22,11 @@ use serde_json::Value;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
 use crate::patch::{is_core, Op, OpKind, PatchFormat, CORE};
+use crate::sanitize;
 use crate::wire::WireRequest;
 
 /// An image as the server returned it: parsed, and the bytes it came in
-/// (for an image found by name, its entry of the list, written again).
+/// (for an image found by name, its entry of the list, as written).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Image {
     pub value: Value,
@@ -33,11 +35,6 @@ pub struct Image {
 
 impl Image {
     fn from_response(value: Value, raw: Vec<u8>) -> Image {
-        Image { value, raw }
-    }
-
-    fn from_list_entry(value: Value) -> Image {
-        let raw = serde_json::to_vec(&value).unwrap_or_default();
         Image { value, raw }
     }
 
@@ -81,50 +78,99 @@ pub fn is_image_id(image: &str) -> bool {
         })
 }
 
-/// Sends a request, recording it.
-fn send_json(
-    client: &Client,
-    request: WireRequest,
-    outcome: &mut Outcome,
-) -> Result<(Value, Vec<u8>)> {
-    let result = client.send_json(&request);
+/// Sends a request that must answer an image (a JSON object): anything
+/// else in a 2xx answer (`[1,2,3]`, `42`, `null`) is an error, not an
+/// empty image.
+fn send_for_image(client: &Client, request: WireRequest, outcome: &mut Outcome) -> Result<Image> {
+    let what = format!("{} {}", request.method, request.url);
+    let result = client.send(&request);
     outcome.sent.push(request);
-    result.map(|(value, response)| (value, response.body))
-}
-
-/// The `images` list of a list answer.
-pub(crate) fn images_of(list: Value, request_url: &str) -> Result<Vec<Value>> {
-    match list {
-        Value::Object(mut o) => match o.remove("images") {
-            Some(Value::Array(images)) => Ok(images),
-            _ => Err(Error::runtime(format!(
-                "GET {request_url} answered without an \"images\" list"
-            ))),
-        },
-        _ => Err(Error::runtime(format!(
-            "GET {request_url} answered without an \"images\" list"
-        ))),
+    let response = result?;
+    let status = crate::client::status_line(response.status);
+    let not_image = |detail: String| {
+        Error::runtime(format!(
+            "{what} answered {status} with something that is not an image{detail}"
+        ))
+        .hint("check that the endpoint is the image service")
+    };
+    let value: Value = serde_json::from_slice(&response.body).map_err(|e| {
+        let content_type = sanitize::escape(response.header("content-type").unwrap_or(""));
+        not_image(format!(" (not JSON: {e}; content type '{content_type}')"))
+    })?;
+    if !value.is_object() {
+        return Err(not_image(String::new()));
     }
+    Ok(Image::from_response(value, response.body))
 }
 
-/// Every image with exactly that name: the visible ones, or when there
-/// is none, the hidden ones (`os_hidden`), which Glance lists only when
-/// asked.
-fn find_by_name(client: &Client, name: &str, outcome: &mut Outcome) -> Result<Vec<Value>> {
+/// The most pages of a list followed when looking up a name (25 images a
+/// page by default: a thousand images).
+pub const MAX_NAME_PAGES: usize = 40;
+
+/// One page of an image list: its entries as the server wrote them.
+#[derive(serde::Deserialize)]
+struct ListPage<'a> {
+    #[serde(borrow)]
+    images: Vec<&'a serde_json::value::RawValue>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// The images of a list page whose `name` is exactly `name` (a server
+/// that reads the filter otherwise, or ignores it, returns others: they
+/// are dropped), each with its entry's bytes; and the `next` link.
+fn named_in_page(body: &[u8], name: &str, what: &str) -> Result<(Vec<Image>, Option<String>)> {
+    let page: ListPage = serde_json::from_slice(body).map_err(|e| {
+        Error::runtime(format!("{what} answered without an \"images\" list ({e})"))
+            .hint("check that the endpoint is the image service")
+    })?;
+    let mut found = Vec::new();
+    for entry in page.images {
+        let Ok(value) = serde_json::from_str::<Value>(entry.get()) else {
+            continue;
+        };
+        if value.get("name").and_then(Value::as_str) == Some(name) {
+            found.push(Image {
+                value,
+                raw: entry.get().as_bytes().to_vec(),
+            });
+        }
+    }
+    Ok((found, page.next.filter(|n| !n.is_empty())))
+}
+
+/// Every image named exactly `name`, following `next` links (at most
+/// [`MAX_NAME_PAGES`] pages): the visible ones, or when there is none, the
+/// hidden ones (`os_hidden`), which Glance lists only when asked.
+fn find_by_name(client: &Client, name: &str, outcome: &mut Outcome) -> Result<Vec<Image>> {
     for hidden in [false, true] {
-        let request = client.find_by_name_request(name, hidden)?;
-        let url = request.url.to_string();
-        let (list, _) = send_json(client, request, outcome)?;
-        let images = images_of(list, &url)?;
-        if !images.is_empty() || hidden {
-            return Ok(images);
+        let mut request = client.find_by_name_request(name, hidden)?;
+        let mut found = Vec::new();
+        for page in 1.. {
+            let what = format!("GET {}", request.url);
+            let result = client.send(&request);
+            outcome.sent.push(request);
+            let (images, next) = named_in_page(&result?.body, name, &what)?;
+            found.extend(images);
+            let Some(next) = next else { break };
+            if page == MAX_NAME_PAGES {
+                return Err(Error::runtime(format!(
+                    "the list of images named '{name}' did not end after {MAX_NAME_PAGES} pages"
+                ))
+                .hint("pass the image ID instead of its name"));
+            }
+            request = client.next_page_request(&next)?;
+        }
+        if !found.is_empty() || hidden {
+            return Ok(found);
         }
     }
     unreachable!("the loop returns on its second round")
 }
 
 /// The image ID for `image` and, when a lookup by name was needed, the image
-/// itself as the lookup returned it.
+/// itself as the lookup returned it (its entry's bytes, as the server wrote
+/// them).
 pub fn resolve(
     client: &Client,
     image: &str,
@@ -145,7 +191,7 @@ pub fn resolve(
                 .hint("IMAGE is an image ID or an exact name (names are case-sensitive)"),
         ),
         1 => {
-            let image = Image::from_list_entry(found.remove(0));
+            let image = found.remove(0);
             let id = image
                 .id()
                 .ok_or_else(|| {
@@ -155,9 +201,9 @@ pub fn resolve(
             Ok((id, Some(image)))
         }
         n => {
-            let ids: Vec<&str> = found
+            let ids: Vec<String> = found
                 .iter()
-                .filter_map(|i| i.get("id").and_then(Value::as_str))
+                .map(|i| sanitize::escape(i.id().unwrap_or("(no id)")).into_owned())
                 .collect();
             Err(Error::usage(format!(
                 "{n} images are named '{image}': {}",
@@ -171,8 +217,7 @@ pub fn resolve(
 /// `GET /v2/images/{id}`, recorded.
 pub fn read_image(client: &Client, id: &str, outcome: &mut Outcome) -> Result<Image> {
     let request = client.get_image_request(id)?;
-    let (value, raw) = send_json(client, request, outcome).map_err(|e| id_hint(e, id))?;
-    Ok(Image::from_response(value, raw))
+    send_for_image(client, request, outcome).map_err(|e| id_hint(e, id))
 }
 
 /// A change to one image, as a command built it.
@@ -287,9 +332,9 @@ pub fn run_edit_with(
         outcome.image = current;
         return Ok(outcome);
     }
-    let (value, raw) = send_json(client, request, &mut outcome)
+    let image = send_for_image(client, request, &mut outcome)
         .map_err(|e| format_hint(conflict_detail(id_hint(e, &id), &ops), format))?;
-    outcome.image = Some(Image::from_response(value, raw));
+    outcome.image = Some(image);
     Ok(outcome)
 }
 
@@ -355,6 +400,33 @@ pub fn ignore_missing_hint(err: Error) -> Error {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_list_page_keeps_exact_names_with_their_bytes() {
+        let body = br#"{"images": [{"id": "1", "name": "web", "n": 1.10}, {"id": "2", "name": "in:web"}, 42, {"id": "3"}, {"id": "4", "name": "in:web ", "x": 1}], "next": "/v2/images?marker=2"}"#;
+        let (found, next) = named_in_page(body, "in:web", "GET x").unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id(), Some("2"));
+        assert_eq!(found[0].raw, br#"{"id": "2", "name": "in:web"}"#);
+        assert_eq!(next.as_deref(), Some("/v2/images?marker=2"));
+        let (found, next) = named_in_page(
+            br#"{"images": [{"id": "1", "name": "web", "n": 1.10}]}"#,
+            "web",
+            "GET x",
+        )
+        .unwrap();
+        assert_eq!(found[0].raw, br#"{"id": "1", "name": "web", "n": 1.10}"#);
+        assert_eq!(next, None);
+        for bad in [&b"[]"[..], b"{}", b"{\"images\": 1}", b"null"] {
+            let e = named_in_page(bad, "web", "GET x").unwrap_err();
+            assert!(
+                e.message
+                    .contains("GET x answered without an \"images\" list"),
+                "{}",
+                e.message
+            );
+        }
+    }
 
     #[test]
     fn ids_and_names() {

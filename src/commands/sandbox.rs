@@ -12,9 +12,18 @@ pub fn run(args: &SandboxArgs, token: Option<String>) -> Result<()> {
         state: args.state.clone(),
         token,
         journal: args.journal.clone(),
+        aksk: match (&args.access_key, &args.secret_key) {
+            (Some(ak), Some(sk)) => Some(ims_patch_sandbox::aksk::Gateway {
+                access_key: ak.clone(),
+                secret_key: sk.clone(),
+                security_token: args.security_token.clone(),
+            }),
+            _ => None,
+        },
         max_image_size: args.max_image_size,
-        // Keystone: token_ttl, users, require_auth (flags to come).
-        ..Default::default()
+        token_ttl: std::time::Duration::from_secs(args.token_ttl),
+        users: args.users.clone(),
+        require_auth: args.require_auth,
     };
     ims_patch_sandbox::run(options).map_err(|e| Error::runtime(format!("{e:#}")))
 }

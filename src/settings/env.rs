@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 
-use super::resolve::{config_path, resolve, Flags};
+use super::resolve::{config_path, resolve, resolve_layers, Flags, Resolved};
 use super::table::SETTINGS;
 use super::{connection, file, run_options, ConnectionSettings, RunOptions};
 use crate::error::Result;
@@ -60,8 +60,50 @@ pub fn from_process(
         ..Default::default()
     });
     let resolved = resolve(&flags, &env, &file)?;
+    let resolved = match with_cloud(&resolved, &flags, &env, &file)? {
+        Some(r) => r,
+        None => resolved,
+    };
     Ok((
         connection(&resolved)?,
         run_options(&resolved, fields, quiet, dry_run, verbose),
     ))
+}
+
+/// The settings again with the selected clouds.yaml cloud (`--os-cloud`,
+/// `OS_CLOUD`, profile `cloud`) as layers after the profile; `None` when no
+/// cloud is selected. The region given by flag, variable or profile is the
+/// one a vendor profile's `auth_url` is made for. Warnings about the files
+/// (a password readable by others) go to stderr.
+fn with_cloud(
+    resolved: &Resolved,
+    flags: &Flags,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    file: &file::ConfigFile,
+) -> Result<Option<Resolved>> {
+    let Some(cloud) = resolved.text("os_cloud") else {
+        return Ok(None);
+    };
+    let text_env = |name: &str| env(name).and_then(|v| v.into_string().ok());
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let home = dirs::home_dir();
+    let files = crate::auth::clouds::CloudFiles::discover(
+        &text_env,
+        &cwd,
+        home.as_deref(),
+        &crate::auth::clouds::RealFs,
+    )?;
+    let config = files
+        .cloud_in_region(&cloud.value, resolved.text("os_region_name"))
+        .map_err(|e| {
+            let source = cloud.source.to_string();
+            e.hint(format!("the cloud was selected {source}"))
+        })?;
+    for warning in &config.warnings {
+        log::warn!("{warning}");
+    }
+    let mut layers = super::login::cloud_layers(&config);
+    // The cloud's AK/SK keys (ak/sk, access_key/secret_key, security_token).
+    layers.extend(super::aksk::cloud_layers(&config));
+    resolve_layers(flags, env, file, &layers).map(Some)
 }

@@ -3,83 +3,24 @@
 //! gets, and run options, which the caller keeps; the source of every value
 //! is kept so each error can name it.
 
+pub mod aksk;
 pub mod env;
 pub mod file;
+pub mod login;
 pub mod resolve;
 pub mod table;
 
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::endpoint::{without_credentials, Endpoint};
+use crate::endpoint::{self, Endpoint};
 use crate::error::{Error, Result};
 use crate::output::OutputFormat;
 use crate::patch::PatchFormat;
 use crate::secret::Secret;
 
+pub use crate::source::{Source, Sourced};
 pub use resolve::{resolve, resolve_layers, Layer, Resolved};
-
-/// Where a setting came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Flag(&'static str),
-    Env(&'static str),
-    Profile {
-        profile: String,
-        file: PathBuf,
-    },
-    /// A cloud of a `clouds.yaml` file.
-    Cloud {
-        cloud: String,
-        file: PathBuf,
-    },
-    Default,
-}
-
-impl Source {
-    /// The error for a bad value from this source: a flag's value is a usage
-    /// error (exit 2, as clap's own checks), any other a configuration error.
-    pub fn bad_value(&self, message: String) -> Error {
-        match self {
-            Source::Flag(_) => Error::usage(message),
-            _ => Error::config(message),
-        }
-    }
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Flag(flag) => write!(f, "from {flag}"),
-            Source::Env(var) => write!(f, "from {var}"),
-            Source::Profile { profile, file } => {
-                write!(f, "from profile '{profile}' in {}", file.display())
-            }
-            Source::Cloud { cloud, file } => {
-                write!(f, "from cloud '{cloud}' in {}", file.display())
-            }
-            Source::Default => f.write_str("by default"),
-        }
-    }
-}
-
-/// A value and where it came from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sourced<T> {
-    pub value: T,
-    pub source: Source,
-}
-
-impl<T> Sourced<T> {
-    /// Another value with the same source.
-    pub fn with<U>(&self, value: U) -> Sourced<U> {
-        Sourced {
-            value,
-            source: self.source.clone(),
-        }
-    }
-}
 
 /// Where the credential comes from; turned into a `client::Credential`
 /// (which may read a file or run a command) only when the client is built.
@@ -91,6 +32,10 @@ pub enum CredentialSource {
     TokenFile(Sourced<PathBuf>),
     /// A profile's `token_command`.
     TokenCommand(Sourced<String>),
+    /// An OTC access key pair: each request is signed (SDK-HMAC-SHA256).
+    AkSk(Box<aksk::AkSkSource>),
+    /// A Keystone (OTC IAM) login: clouds.yaml, `OS_*`, profile keys.
+    Keystone(Box<login::Login>),
     /// Nothing configured.
     None,
 }
@@ -99,7 +44,7 @@ impl CredentialSource {
     /// Whether logging in with it yields the endpoint (a service catalog),
     /// so that no endpoint need be configured.
     pub fn yields_endpoint(&self) -> bool {
-        false
+        matches!(self, CredentialSource::Keystone(_))
     }
 }
 
@@ -180,7 +125,7 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
                 text.source
                     .bad_value(format!(
                         "invalid endpoint '{}' ({}): {why}",
-                        without_credentials(&text.value),
+                        endpoint::shown(&text.value),
                         text.source
                     ))
                     .hint("an endpoint looks like https://ims.eu-de.otc.t-systems.com")
@@ -190,16 +135,22 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
             {
                 return Err(text.source.bad_value(format!(
                     "endpoint '{}' ({}) uses plain http to another machine, which would send the token unencrypted",
-                    text.value, text.source
+                    endpoint::shown(&text.value), text.source
                 ))
                 .hint("use https://, or pass --allow-http (allow_http = true in the profile) if the network is trusted"));
             }
             Some(text.with(parsed))
         }
     };
+    let credential = credential_source(r, endpoint.as_ref())?;
+    // With AK/SK and a region, the endpoint is the region's OTC IMS.
+    let endpoint = match (&endpoint, &credential) {
+        (None, CredentialSource::AkSk(a)) => aksk::endpoint(a),
+        _ => endpoint,
+    };
     Ok(ConnectionSettings {
         endpoint,
-        credential: credential_source(r)?,
+        credential,
         tls: Tls {
             cacert: r.path("cacert"),
             insecure: r.switched_on("insecure"),
@@ -211,21 +162,74 @@ pub fn connection(r: &Resolved) -> Result<ConnectionSettings> {
     })
 }
 
-/// A flag or environment token wins; a profile may set only one of token,
-/// token_file and token_command.
-fn credential_source(r: &Resolved) -> Result<CredentialSource> {
+/// A flag or environment token wins, then an access key from the
+/// environment; a profile may set only one of token, token_file,
+/// token_command and access_key.
+fn credential_source(
+    r: &Resolved,
+    endpoint: Option<&Sourced<Endpoint>>,
+) -> Result<CredentialSource> {
     let token = r.secret("token");
     if let Some(t) = &token {
         if matches!(t.source, Source::Flag(_) | Source::Env(_)) {
             return Ok(CredentialSource::Token(t.clone()));
         }
     }
+    let access_key = r.text("access_key");
     let file = r.path("token_file");
     let command = r.text("token_command");
+    let from_profile = |s: &Source| matches!(s, Source::Profile { .. });
+    let token_set = token.is_some() || file.is_some() || command.is_some();
+    // AK/SK: an access key, unless auth_type names another method or a
+    // profile sets both it and a token (an error below).
+    let auth_type = r.text("os_auth_type");
+    let aksk_named = auth_type
+        .as_ref()
+        .is_some_and(|t| t.value.eq_ignore_ascii_case("aksk"));
+    if let (true, None, Some(t)) = (aksk_named, &access_key, &auth_type) {
+        return Err(Error::config(format!(
+            "auth_type 'aksk' ({}) needs an access key and a secret key",
+            t.source
+        ))
+        .hint("set IMS_PATCH_ACCESS_KEY and IMS_PATCH_SECRET_KEY, or ak and sk under auth: in the cloud"));
+    }
+    match &access_key {
+        Some(ak)
+            if (auth_type.is_none() || aksk_named) && (!token_set || !from_profile(&ak.source)) =>
+        {
+            let source = aksk::source(r, endpoint)?.expect("an access key is set");
+            return Ok(CredentialSource::AkSk(Box::new(source)));
+        }
+        Some(_) => {}
+        // A secret key without an access key is an error.
+        None => {
+            aksk::source(r, endpoint)?;
+        }
+    }
+    if let Some(login) = login::login(r)? {
+        // A profile's own token setting loses to a login the environment
+        // or a flag selects: say so, since it used to be what was sent.
+        let shadowed = ["token", "token_file", "token_command"]
+            .into_iter()
+            .find(|name| r.get(name).is_some());
+        if let (Some(name), Some(by)) = (shadowed, r.text("os_cloud").or(r.text("os_auth_url"))) {
+            log::warn!(
+                "the profile's {name} is not used: {} logs in with Keystone ({}); set auth_type = \"admin_token\" in the profile to send the token as before",
+                if r.text("os_cloud").is_some() { "the cloud selected" } else { "auth_url" },
+                by.source
+            );
+        }
+        return Ok(CredentialSource::Keystone(Box::new(login)));
+    }
+    // auth_type admin_token/token_endpoint: OS_TOKEN is today's token.
+    if let (None, Some(t)) = (&token, r.secret("os_token")) {
+        return Ok(CredentialSource::Token(t));
+    }
     let set: Vec<&str> = [
         ("token", token.is_some()),
         ("token_file", file.is_some()),
         ("token_command", command.is_some()),
+        ("access_key", access_key.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, is_set)| is_set.then_some(name))

@@ -110,7 +110,6 @@ impl Setting {
         self
     }
     /// Variables also read, after the documented one (see `env_aliases`).
-    #[allow(dead_code)]
     const fn env_aliases(mut self, vars: &'static [&'static str]) -> Setting {
         self.env_aliases = vars;
         self
@@ -146,6 +145,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("endpoint", Parse::Text, Connection, "Image service URL, with or without a trailing /v2")
         .flag("--endpoint", Some("URL"))
         .env("IMS_PATCH_ENDPOINT")
+        .env_aliases(&["OS_IMAGE_ENDPOINT_OVERRIDE"])
         .key("endpoint"),
     Setting::new("token", Parse::Secret, Connection, "Token sent as X-Auth-Token (prefer the environment or a profile's token_command); for sandbox, the token it requires")
         .flag("--token", Some("TOKEN"))
@@ -171,8 +171,8 @@ pub const SETTINGS: &[Setting] = &[
         .key("patch_format")
         .default("v2.1"),
     Setting::new("output", Parse::Choice(&[
-        ("table", "Two columns, Property and Value, keys sorted"),
-        ("json", "The image exactly as the server returned it, pretty-printed"),
+        ("table", "Two columns, Property and Value, keys sorted; control and bidi characters shown as escapes"),
+        ("json", "The image exactly as the server returned it, re-indented (numbers, key order and repeated keys kept); with --field, those keys' values as the server wrote them"),
     ]), Run, "Output format of the image")
         .flag("--output", Some("FORMAT"))
         .short('o')
@@ -185,18 +185,145 @@ pub const SETTINGS: &[Setting] = &[
         .env("IMS_PATCH_TIMEOUT")
         .key("timeout")
         .default("30"),
-    Setting::new("cacert", Parse::Path, Connection, "PEM file with the CA certificate(s) to trust for the endpoint")
+    Setting::new("cacert", Parse::Path, Connection, "PEM file with the CA certificate(s) to trust for the endpoint, or with its own self-signed certificate")
         .flag("--cacert", Some("PEM"))
         .env("IMS_PATCH_CACERT")
+        .env_aliases(&["OS_CACERT"])
         .key("cacert"),
     Setting::new("insecure", Parse::Bool, Connection, "Do not verify the server's TLS certificate (unsafe; prints a warning)")
         .flag("--insecure", None)
         .env("IMS_PATCH_INSECURE")
+        .env_aliases(&["OS_INSECURE"])
         .key("insecure"),
     Setting::new("allow_http", Parse::Bool, Connection, "Allow a plain http:// endpoint that is not on this machine")
         .flag("--allow-http", None)
         .env("IMS_PATCH_ALLOW_HTTP")
         .key("allow_http"),
+    // Logging in (issue #8): clouds.yaml, `OS_*` variables (with the legacy
+    // spellings as aliases) and profile keys; a clouds.yaml cloud ranks
+    // after the profile (settings::login).
+    Setting::new("os_cloud", Parse::Text, Connection, "Cloud of clouds.yaml to log in with (OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/, /etc/openstack/)")
+        .flag("--os-cloud", Some("NAME"))
+        .heading("Login")
+        .env("OS_CLOUD")
+        .key("cloud"),
+    Setting::new("os_region_name", Parse::Text, Connection, "Region whose image endpoint the service catalog gives")
+        .flag("--os-region-name", Some("REGION"))
+        .heading("Login")
+        .env("OS_REGION_NAME")
+        .key("region_name"),
+    Setting::new("os_auth_url", Parse::Text, Connection, "Identity service (Keystone v3, OTC IAM) URL to log in at")
+        .flag("--os-auth-url", Some("URL"))
+        .heading("Login")
+        .env("OS_AUTH_URL")
+        .key("auth_url"),
+    Setting::new("os_auth_type", Parse::Text, Connection, "Login method: password, v3applicationcredential, v3token, or admin_token (endpoint and token as given)")
+        .flag("--os-auth-type", Some("TYPE"))
+        .heading("Login")
+        .env("OS_AUTH_TYPE")
+        .key("auth_type"),
+    Setting::new("os_username", Parse::Text, Connection, "User name to log in as")
+        .flag("--os-username", Some("NAME"))
+        .heading("Login")
+        .env("OS_USERNAME")
+        .key("username"),
+    Setting::new("os_user_id", Parse::Text, Connection, "User id to log in as (instead of a name and domain)")
+        .env("OS_USER_ID")
+        .key("user_id"),
+    Setting::new("os_password", Parse::Secret, Connection, "Password (prefer password_command or password_file in a profile)")
+        .env("OS_PASSWORD")
+        .key("password"),
+    Setting::new("password_command", Parse::Text, Connection, "Shell command whose standard output is the password (run only when a login is needed)")
+        .key("password_command"),
+    Setting::new("password_file", Parse::Path, Connection, "File whose content is the password")
+        .key("password_file"),
+    Setting::new("os_user_domain_name", Parse::Text, Connection, "Domain of the user")
+        .flag("--os-user-domain-name", Some("NAME"))
+        .heading("Login")
+        .env("OS_USER_DOMAIN_NAME")
+        .key("user_domain_name"),
+    Setting::new("os_user_domain_id", Parse::Text, Connection, "Domain of the user, by id")
+        .env("OS_USER_DOMAIN_ID")
+        .key("user_domain_id"),
+    Setting::new("os_project_name", Parse::Text, Connection, "Project to scope the login to")
+        .flag("--os-project-name", Some("NAME"))
+        .heading("Login")
+        .env("OS_PROJECT_NAME")
+        .env_aliases(&["OS_TENANT_NAME"])
+        .key("project_name"),
+    Setting::new("os_project_id", Parse::Text, Connection, "Project to scope the login to, by id")
+        .flag("--os-project-id", Some("ID"))
+        .heading("Login")
+        .env("OS_PROJECT_ID")
+        .env_aliases(&["OS_TENANT_ID"])
+        .key("project_id"),
+    Setting::new("os_project_domain_name", Parse::Text, Connection, "Domain of the project")
+        .flag("--os-project-domain-name", Some("NAME"))
+        .heading("Login")
+        .env("OS_PROJECT_DOMAIN_NAME")
+        .key("project_domain_name"),
+    Setting::new("os_project_domain_id", Parse::Text, Connection, "Domain of the project, by id")
+        .env("OS_PROJECT_DOMAIN_ID")
+        .key("project_domain_id"),
+    Setting::new("os_domain_name", Parse::Text, Connection, "Domain of user and project (with no project: the domain to scope to)")
+        .env("OS_DOMAIN_NAME")
+        .key("domain_name"),
+    Setting::new("os_domain_id", Parse::Text, Connection, "As OS_DOMAIN_NAME, by id")
+        .env("OS_DOMAIN_ID")
+        .key("domain_id"),
+    Setting::new("os_token", Parse::Secret, Connection, "Token to exchange for a project-scoped one (auth_type v3token)")
+        .env("OS_TOKEN")
+        .env_aliases(&["OS_AUTH_TOKEN"]),
+    Setting::new("os_application_credential_id", Parse::Text, Connection, "Application credential id")
+        .env("OS_APPLICATION_CREDENTIAL_ID")
+        .key("application_credential_id"),
+    Setting::new("os_application_credential_name", Parse::Text, Connection, "Application credential name (with the user's name and domain)")
+        .env("OS_APPLICATION_CREDENTIAL_NAME")
+        .key("application_credential_name"),
+    Setting::new("os_application_credential_secret", Parse::Secret, Connection, "Application credential secret (prefer application_credential_secret_command)")
+        .env("OS_APPLICATION_CREDENTIAL_SECRET")
+        .key("application_credential_secret"),
+    Setting::new("application_credential_secret_command", Parse::Text, Connection, "Shell command whose standard output is the application credential secret")
+        .key("application_credential_secret_command"),
+    Setting::new("os_interface", Parse::Text, Connection, "Catalog interface of the image endpoint: public, internal or admin [default: public]")
+        .flag("--os-interface", Some("INTERFACE"))
+        .heading("Login")
+        .env("OS_INTERFACE")
+        .env_aliases(&["OS_ENDPOINT_TYPE"])
+        .key("interface"),
+    Setting::new("no_token_cache", Parse::Bool, Connection, "Neither read nor write the token cache: log in on every run")
+        .flag("--no-token-cache", None)
+        .heading("Login")
+        .env("IMS_PATCH_NO_TOKEN_CACHE")
+        .key("no_token_cache"),
+    Setting::new("cache_dir", Parse::Path, Connection, "Directory of the token cache (tokens in ims-patch/tokens/ below it) [default: the user cache dir]")
+        .env("IMS_PATCH_CACHE_DIR")
+        .key("cache_dir"),
+    // AK/SK signing (OTC): src/settings/aksk.rs turns these into a credential.
+    Setting::new("access_key", Parse::Text, Connection, "OTC access key (AK): sign requests with AK/SK instead of sending a token")
+        .env("IMS_PATCH_ACCESS_KEY")
+        .env_aliases(&["OS_ACCESS_KEY"])
+        .key("access_key"),
+    Setting::new("secret_key", Parse::Secret, Connection, "OTC secret key (SK) of the access key (prefer secret_key_command or secret_key_file in a profile)")
+        .env("IMS_PATCH_SECRET_KEY")
+        .env_aliases(&["OS_SECRET_KEY"])
+        .key("secret_key"),
+    Setting::new("secret_key_file", Parse::Path, Connection, "File whose content is the secret key")
+        .key("secret_key_file"),
+    Setting::new("secret_key_command", Parse::Text, Connection, "Shell command whose standard output is the secret key")
+        .key("secret_key_command"),
+    Setting::new("security_token", Parse::Secret, Connection, "Security token of a temporary AK/SK, sent as X-Security-Token")
+        .env("IMS_PATCH_SECURITY_TOKEN")
+        .env_aliases(&["OS_SECURITY_TOKEN"])
+        .key("security_token"),
+    Setting::new("project_id", Parse::Text, Connection, "Project ID sent as X-Project-Id with AK/SK, before --os-project-id and the profile's project_id (needed for sub-projects; else the region's project is looked up once)")
+        .env("IMS_PATCH_PROJECT_ID"),
+    Setting::new("region", Parse::Text, Connection, "OTC region (eu-de, eu-nl), before --os-region-name: with AK/SK and no endpoint, the endpoint is https://ims.REGION.otc.t-systems.com")
+        .env("IMS_PATCH_REGION")
+        .key("region"),
+    Setting::new("iam_endpoint", Parse::Text, Connection, "IAM URL for the AK/SK project lookup [default: https://iam.REGION.otc.t-systems.com, or a loopback endpoint itself]")
+        .env("IMS_PATCH_IAM_ENDPOINT")
+        .key("iam_endpoint"),
     // Batch runs and retries (issue #10).
     Setting::new("jobs", Parse::Count { min: 1, max: 64 }, Run, "Images edited at once with --images-from, --where or apply (at most N requests in flight)")
         .flag("--jobs", Some("N"))
@@ -253,8 +380,11 @@ pub fn environment_help() -> String {
                 (Some((flag, _)), _) => format!("as {flag}"),
                 (None, _) => s.help.to_string(),
             };
-            Some((var, text))
+            let mut rows = vec![(var, text)];
+            rows.extend(s.env_aliases.iter().map(|a| (*a, format!("as {var}"))));
+            Some(rows)
         })
+        .flatten()
         .collect();
     let width = rows.iter().map(|(v, _)| v.len()).max().unwrap_or(0);
     let mut out = String::from("Environment:");
@@ -280,7 +410,12 @@ pub fn readme_table() -> String {
         }
         out.push_str(&format!(
             "| {flag} | {} | {} | {help} |\n",
-            s.env.map(code).unwrap_or_default(),
+            s.env
+                .iter()
+                .chain(s.env_aliases)
+                .map(|v| code(v))
+                .collect::<Vec<_>>()
+                .join(", "),
             s.profile_key.map(code).unwrap_or_default(),
         ));
     }

@@ -19,6 +19,15 @@ proof tests.  Run it with the venv from tests/aksk/setup.sh.
       every header the vendor set (Authorization included) and the path with
       the query as the vendor sends it.
 
+  vendor_sign.py send < requests.json > answers.json
+      sign each described request (as for "sign"; "date" defaults to now)
+      with the vendor's Signer and send it over HTTP to its URL, then alter
+      it as "alter" says after signing (or not): "body" (a byte added),
+      "path" (a segment added), "query" (a pair added), "header" (X-Sdk-Date
+      one second later), "method" (another method), "key" (signed with
+      another secret key), "stale" (signed 20 minutes ago).  Output: a list
+      of {"status": N, "body": "text"}.
+
   vendor_sign.py proxy --ak AK --sk SK [--target URL] [--record FILE]
       a recording HTTP proxy on 127.0.0.1 (first stdout line: its URL).  For
       each request it recomputes the signature with the vendor's Signer from
@@ -35,6 +44,7 @@ import hashlib
 import json
 import sys
 import threading
+import time
 import urllib.parse
 import http.client
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,6 +104,50 @@ def sign(desc):
                        desc.get("security_token"), desc.get("payload", "hash"))
     signed = cred.sign_request(request)
     return {"headers": dict(signed.header_params), "uri": signed.uri}
+
+
+def sdk_date(seconds):
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds))
+
+
+def send(desc):
+    """Signs with the vendor's Signer, alters, sends; the answer."""
+    alter = desc.get("alter")
+    desc = dict(desc)
+    now = time.time()
+    desc.setdefault("date", sdk_date(now - 1200 if alter == "stale" else now))
+    if alter == "key":
+        desc["sk"] = desc["sk"] + "x"
+    signed = sign(desc)
+    headers = dict(signed["headers"])
+    uri = signed["uri"]
+    method = desc["method"]
+    body = desc.get("body", "").encode("utf-8")
+    if alter == "body":
+        body += b" "
+    elif alter == "path":
+        path, sep, query = uri.partition("?")
+        uri = path.rstrip("/") + "/x" + sep + query
+    elif alter == "query":
+        uri += ("&" if "?" in uri else "?") + "limit=1"
+    elif alter == "header":
+        headers["X-Sdk-Date"] = sdk_date(now + 1)
+    elif alter == "method":
+        method = "HEAD" if method == "GET" else "GET"
+    parts = urllib.parse.urlsplit(desc["url"])
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=30)
+    try:
+        conn.putrequest(method, uri, skip_host=True, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.putheader("Accept", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        text = resp.read(MAX_BODY).decode("utf-8", "replace")
+        return {"status": resp.status, "body": text}
+    finally:
+        conn.close()
 
 
 VECTORS = [
@@ -228,6 +282,7 @@ def main():
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("selftest")
     sub.add_parser("sign")
+    sub.add_parser("send")
     proxy = sub.add_parser("proxy")
     proxy.add_argument("--ak", required=True)
     proxy.add_argument("--sk", required=True)
@@ -238,10 +293,11 @@ def main():
 
     if opts.command == "selftest":
         return selftest()
-    if opts.command == "sign":
+    if opts.command in ("sign", "send"):
         descs = json.load(sys.stdin)
         single = isinstance(descs, dict)
-        out = [sign(d) for d in ([descs] if single else descs)]
+        act = sign if opts.command == "sign" else send
+        out = [act(d) for d in ([descs] if single else descs)]
         json.dump(out[0] if single else out, sys.stdout, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0

@@ -460,6 +460,10 @@ fn read_request(stream: &TcpStream) -> Option<Recorded> {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
         201 => "Created",
         204 => "No Content",
         400 => "Bad Request",
@@ -474,17 +478,26 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// A one-reply-per-connection HTTPS server with the given certificate and
-/// key (DER), answering every request with `200` and `body`; for trust
-/// tests whose certificate the test makes (a CA:TRUE self-signed one, as
+/// key, answering every request with `200` and `body`; for trust tests
+/// whose certificate the test makes (a CA:TRUE self-signed one, as
 /// `openssl req -x509` makes). Stops when dropped.
 pub struct TlsFault {
     pub endpoint: String,
+    /// The server's certificate, PEM (what a --cacert file would hold).
+    pub cert_pem: String,
     stop: Arc<AtomicBool>,
 }
 
 impl TlsFault {
-    pub fn start(cert_der: Vec<u8>, key_pkcs8_der: Vec<u8>, body: &str) -> TlsFault {
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    /// With a self-signed end-entity certificate for 127.0.0.1, as rcgen
+    /// makes it by default.
+    pub fn self_signed(body: &str) -> TlsFault {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+        TlsFault::start(&certified.cert, &certified.signing_key, body)
+    }
+
+    pub fn start(cert: &rcgen::Certificate, key: &rcgen::KeyPair, body: &str) -> TlsFault {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
         let config = rustls::ServerConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -492,8 +505,8 @@ impl TlsFault {
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(
-            vec![CertificateDer::from(cert_der)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8_der)),
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
         )
         .unwrap();
         let config = Arc::new(config);
@@ -542,7 +555,11 @@ impl TlsFault {
                 }
             }
         });
-        TlsFault { endpoint, stop }
+        TlsFault {
+            endpoint,
+            cert_pem: cert.pem(),
+            stop,
+        }
     }
 }
 

@@ -1,19 +1,20 @@
 //! Test support: running the real binary with a clean environment, a
-//! sandbox server per test (with its request journal), and a tiny canned
-//! HTTP server for answers the sandbox never gives (redirects, 5xx, stalls).
+//! sandbox server per test (with its request journal), and the fault server
+//! (`fault`) for answers the sandbox never gives (redirects, 5xx, stalls,
+//! hostile bodies, TLS with a certificate the test makes).
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 pub mod fault;
+pub mod proxy;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ims-patch");
 pub const SEED_ID: &str = "33ad552d-1149-471c-8190-ff6776174a00";
@@ -272,6 +273,11 @@ impl Sandbox {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// The journal file the sandbox writes.
+    pub fn journal_path(&self) -> &Path {
+        &self.journal
+    }
+
     /// Creates an image with `POST /v2/images`, returns its id.
     pub fn create(&self, body: &Value) -> String {
         let (status, text) = raw_request(
@@ -349,126 +355,4 @@ fn dechunk(mut body: &str) -> String {
         body = &rest[n + 2..];
     }
     out
-}
-
-/// A one-shot canned HTTP server: answers every request with the same raw
-/// response (after `delay`), and records the request lines it saw.
-pub struct Canned {
-    pub endpoint: String,
-    pub seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Canned {
-    pub fn start(response: &str, delay: Duration) -> Canned {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let record = seen.clone();
-        let response = response.to_string();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(8) {
-                let Ok(mut stream) = stream else { continue };
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                let mut length = 0;
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap_or(0);
-                    }
-                }
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                record.lock().unwrap().push(line.trim().to_string());
-                std::thread::sleep(delay);
-                let _ = stream.write_all(response.as_bytes());
-            }
-        });
-        Canned { endpoint, seen }
-    }
-
-    /// A canned answer with this status line, headers and body.
-    pub fn answer(status: &str, headers: &[(&str, &str)], body: &str) -> Canned {
-        let mut r = format!(
-            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            body.len()
-        );
-        for (k, v) in headers {
-            r.push_str(&format!("{k}: {v}\r\n"));
-        }
-        r.push_str("\r\n");
-        r.push_str(body);
-        Canned::start(&r, Duration::ZERO)
-    }
-
-    pub fn ims(&self) -> Ims {
-        Ims::new()
-            .env("IMS_PATCH_ENDPOINT", &self.endpoint)
-            .env("IMS_PATCH_TOKEN", TOKEN)
-    }
-
-    pub fn requests(&self) -> Vec<String> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-/// A canned HTTPS server with a self-signed certificate for 127.0.0.1,
-/// made at run time; `ca_pem` is that certificate.
-pub struct TlsCanned {
-    pub endpoint: String,
-    pub ca_pem: String,
-}
-
-impl TlsCanned {
-    pub fn answer(body: &str) -> TlsCanned {
-        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-            certified.signing_key.serialize_der(),
-        ));
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![certified.cert.der().clone()], key)
-        .unwrap();
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let endpoint = format!("https://{}", listener.local_addr().unwrap());
-        let response = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(8) {
-                let Ok(tcp) = stream else { continue };
-                let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-                let mut tls = rustls::StreamOwned::new(conn, tcp);
-                let mut request = Vec::new();
-                let mut byte = [0u8; 1];
-                // A failed handshake (an untrusted certificate) ends here.
-                while !request.ends_with(b"\r\n\r\n") {
-                    match tls.read(&mut byte) {
-                        Ok(1) => request.push(byte[0]),
-                        _ => break,
-                    }
-                }
-                if request.ends_with(b"\r\n\r\n") {
-                    let _ = tls.write_all(response.as_bytes());
-                    tls.conn.send_close_notify();
-                    let _ = tls.flush();
-                }
-            }
-        });
-        TlsCanned {
-            endpoint,
-            ca_pem: certified.cert.pem(),
-        }
-    }
 }

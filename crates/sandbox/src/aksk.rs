@@ -423,6 +423,103 @@ fn query_of(raw_query: &str) -> String {
     parts.join("&")
 }
 
+/// Checks a request the sandbox received (its body already read within the
+/// server's cap); `Err` is the gateway's answer: 401 (413 for a body over
+/// [`MAX_BODY`]) with its JSON error body. The reason goes to stderr.
+pub fn verify(
+    gateway: &Gateway,
+    req: &crate::http::Request,
+    now: SystemTime,
+) -> Result<(), crate::http::Response> {
+    let received = Received {
+        method: &req.method,
+        raw_path: req.raw_path(),
+        raw_query: req.raw_query(),
+        headers: &req.headers,
+        body: &req.body,
+    };
+    gateway.check(&received, now).map_err(|refusal| {
+        crate::note(&format!(
+            "refused {} {}: {refusal}",
+            req.method,
+            req.raw_path()
+        ));
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        crate::http::Response::json(refusal.status(), &refusal.body(&id), false)
+    })
+}
+
+/// IAM's `GET /v3/projects?name=NAME` as a signed client asks it to find a
+/// region's project: one project named as asked when the name looks like a
+/// region (`eu-de`; a sub-project `eu-de_x` is not found, as its ID must be
+/// given), with `project_id` as its ID; none otherwise.
+pub fn projects(req: &crate::http::Request, base: &str, project_id: &str) -> crate::http::Response {
+    let name = req.raw_query().unwrap_or("").split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == "name").then(|| decode(v))
+    });
+    let is_region = |n: &str| {
+        let mut parts = n.splitn(2, '-');
+        let (a, b) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        !a.is_empty()
+            && !b.is_empty()
+            && a.bytes().all(|c| c.is_ascii_lowercase())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    let list: Vec<Value> = match name {
+        Some(n) if !is_region(&n) => Vec::new(),
+        n => {
+            let name = n.unwrap_or_else(|| "eu-de".to_string());
+            vec![json!({
+                "id": project_id,
+                "name": name,
+                "description": "",
+                "domain_id": "sandbox-domain",
+                "enabled": true,
+                "is_domain": false,
+                "parent_id": "sandbox-domain",
+                "links": {"self": format!("{base}/v3/projects/{project_id}")},
+            })]
+        }
+    };
+    crate::http::Response::json(
+        200,
+        &json!({
+            "projects": list,
+            "links": {"self": format!("{base}/v3/projects"), "previous": null, "next": null},
+        }),
+        false,
+    )
+}
+
+/// Percent-decodes a query value (`+` is a space), as UTF-8 text.
+fn decode(v: &str) -> String {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::UNIX_EPOCH;
@@ -762,5 +859,41 @@ mod tests {
         assert_eq!(parse_sdk_date(DATE), Some(at(0)));
         assert_eq!(unhex("0aFf"), Some(vec![0x0a, 0xff]));
         assert_eq!(unhex("0"), None);
+    }
+
+    #[test]
+    fn the_iam_project_lookup_answers_region_names_only() {
+        let req = crate::http::Request::new("GET", "/v3/projects?name=eu%2Dnl&x=1");
+        let v = projects(&req, "http://h", PROJECT).body_json();
+        assert_eq!(v["projects"][0]["name"], "eu-nl");
+        assert_eq!(v["projects"][0]["id"], PROJECT);
+        for sub in ["eu-de_sub", "local", "EU-DE", "eu-"] {
+            let q = format!("/v3/projects?name={sub}");
+            let v =
+                projects(&crate::http::Request::new("GET", &q), "http://h", PROJECT).body_json();
+            assert_eq!(v["projects"], json!([]), "{sub}");
+        }
+        assert_eq!(decode("a+b%20c%C3%A9%zz%"), "a b cé%zz%");
+    }
+
+    #[test]
+    fn an_aksk_sandbox_refuses_unsigned_requests_everywhere() {
+        let mut state = crate::state::State::seeded("http://127.0.0.1:9292");
+        state.aksk = Some(gateway());
+        for path in [
+            "/v2/images",
+            "/v3/projects?name=eu-de",
+            "/v3/auth/tokens",
+            "/versions",
+        ] {
+            let req = crate::http::Request::new("GET", path).header("X-Auth-Token", "t");
+            let resp = crate::router::handle(&mut state, &req);
+            assert_eq!(resp.status, 401, "{path}");
+            assert_eq!(resp.body_json()["error_code"], "APIGW.0301", "{path}");
+            assert_eq!(
+                resp.body_json()["error_msg"],
+                "Incorrect IAM authentication information: x-auth-token not found"
+            );
+        }
     }
 }

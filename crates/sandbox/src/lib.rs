@@ -87,6 +87,10 @@ pub struct Options {
     /// The image API answers 401 unless `X-Auth-Token` is a valid token of
     /// its Keystone (or the static `token`) (`--require-auth`).
     pub require_auth: bool,
+    /// When set, every request must carry a valid AK/SK signature of this
+    /// key pair (the API Gateway's check, `aksk`), and `GET /v3/projects`
+    /// answers a region's project as IAM does.
+    pub aksk: Option<aksk::Gateway>,
 }
 
 /// Default of [`Options::max_image_size`]: 512 MiB.
@@ -104,6 +108,7 @@ impl Default for Options {
             token_ttl: keystone::DEFAULT_TOKEN_TTL,
             users: None,
             require_auth: false,
+            aksk: None,
         }
     }
 }
@@ -157,22 +162,47 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         running.endpoint,
         opts.token_ttl.as_secs()
     ));
-    note(match (&opts.token, opts.require_auth) {
+    if opts.aksk.is_some() {
+        note("every request must be signed with the --access-key/--secret-key pair (SDK-HMAC-SHA256); GET /v3/projects?name=REGION answers the region's project");
+    } else {
+        note(match (&opts.token, opts.require_auth) {
         (Some(_), true) => "image requests must send a token of its Keystone, or the --token value, as X-Auth-Token",
         (None, true) => "image requests must send a token of its Keystone as X-Auth-Token",
         (Some(_), false) => "requests must send X-Auth-Token equal to the --token value",
         (None, false) => "any X-Auth-Token (or none) is accepted",
     });
+    }
     if let Some(journal) = &opts.journal {
         note(&format!("journal of requests in {}", journal.display()));
     }
     running.serve(server::WORKERS)
 }
 
+/// The `export` lines for a client of an AK/SK sandbox: the endpoint, the
+/// key pair and a region (whose project the client looks up here).
+fn aksk_exports(endpoint: &str, gw: &aksk::Gateway) -> String {
+    let mut out = format!(
+        "export IMS_PATCH_ENDPOINT={endpoint}\nexport IMS_PATCH_ACCESS_KEY={}\nexport IMS_PATCH_SECRET_KEY={}\nexport IMS_PATCH_REGION=eu-de\n",
+        shell_word(&gw.access_key),
+        shell_word(&gw.secret_key)
+    );
+    if let Some(t) = &gw.security_token {
+        out.push_str(&format!(
+            "export IMS_PATCH_SECURITY_TOKEN={}\n",
+            shell_word(t)
+        ));
+    }
+    out
+}
+
 /// The `export` lines printed on start. With `require_auth` and no static
 /// token, no `IMS_PATCH_TOKEN` line: any made-up token would be refused, a
 /// client must log in at `{endpoint}/v3`.
 fn exports(endpoint: &str, opts: &Options) -> String {
+    if let Some(gw) = &opts.aksk {
+        // No token line: a token in the environment would win over AK/SK.
+        return aksk_exports(endpoint, gw);
+    }
     let mut out = format!("export IMS_PATCH_ENDPOINT={endpoint}\n");
     let token = match (&opts.token, opts.require_auth) {
         (Some(t), _) => Some(t.as_str()),
@@ -193,6 +223,19 @@ fn note(text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aksk_export_lines() {
+        let gw = aksk::Gateway {
+            access_key: "AK".into(),
+            secret_key: "S K".into(),
+            security_token: Some("tok".into()),
+        };
+        assert_eq!(
+            aksk_exports("http://h:1", &gw),
+            "export IMS_PATCH_ENDPOINT=http://h:1\nexport IMS_PATCH_ACCESS_KEY=AK\nexport IMS_PATCH_SECRET_KEY='S K'\nexport IMS_PATCH_REGION=eu-de\nexport IMS_PATCH_SECURITY_TOKEN=tok\n"
+        );
+    }
 
     #[test]
     fn export_lines() {

@@ -83,6 +83,9 @@ fn dispatch(state: &mut State, req: &Request) -> Response {
         return ApiError::explained(413, "The request body is larger than the sandbox reads.")
             .render(req);
     }
+    if let Some(resp) = iam_route(state, req, &base, &segs) {
+        return resp;
+    }
     if let Some(result) = route_public(state, req, &base, &segs) {
         return result.unwrap_or_else(|e| e.render(req));
     }
@@ -94,6 +97,27 @@ fn dispatch(state: &mut State, req: &Request) -> Response {
         return Response::empty(200);
     }
     route_glance(state, req, &ctx, &base, &segs).unwrap_or_else(|e| e.render(req))
+}
+
+/// With an AK/SK pair, `/v3` is OTC's IAM: every request there is verified
+/// as the image API's are, and `GET /v3/projects` answers the project of a
+/// region. `None`: not an AK/SK sandbox, or another `/v3` route.
+fn iam_route(state: &State, req: &Request, base: &str, segs: &[&str]) -> Option<Response> {
+    let gateway = state.aksk.as_ref()?;
+    if segs.first() != Some(&"v3") {
+        return None;
+    }
+    if let Err(refused) = crate::aksk::verify(gateway, req, std::time::SystemTime::now()) {
+        return Some(refused);
+    }
+    match (req.method.as_str(), segs) {
+        ("GET", ["v3", "projects"]) => Some(crate::aksk::projects(
+            req,
+            base,
+            crate::image::DEFAULT_PROJECT,
+        )),
+        _ => None,
+    }
 }
 
 /// Routes that authenticate by themselves: the Keystone v3 emulation

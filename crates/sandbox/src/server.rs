@@ -144,6 +144,7 @@ pub fn start(opts: &Options) -> anyhow::Result<Running> {
         ));
     }
     let mut state = State::new(images, &endpoint, opts.token.clone());
+    state.aksk = opts.aksk.clone();
     let users = match &opts.users {
         Some(path) => users::load(path)?,
         None => users::Directory::default(),
@@ -455,12 +456,29 @@ impl std::io::Read for Counting<'_> {
 /// `/v2/images/{id}/file`: the upload streams into the bounded store, the
 /// download streams out of it.
 fn serve_file(shared: &Shared, mut rq: tiny_http::Request, id: &str) {
-    let req = head_of(&rq);
+    let mut req = head_of(&rq);
+    let signed = lock(&shared.state).aksk.is_some();
+    // An AK/SK signature covers the body: read it first, within the
+    // gateway's 12 MB (more is the gateway's 413), then check and store it.
+    let mut signed_body: Option<std::io::Cursor<Vec<u8>>> = None;
+    if signed && req.method == "PUT" {
+        use std::io::Read;
+        let cap = super::aksk::MAX_BODY as u64;
+        let mut body = Vec::new();
+        if let Err(e) = rq.as_reader().take(cap + 1).read_to_end(&mut body) {
+            super::note(&format!("cannot read a request body: {e}"));
+            let _ = rq.respond(tiny_http::Response::empty(400));
+            return;
+        }
+        req.body = body.clone();
+        signed_body = Some(std::io::Cursor::new(body));
+    }
     let (resp, body, data_len) = if req.method == "PUT" {
-        let mut counting = Counting {
-            inner: rq.as_reader(),
-            count: 0,
+        let inner: &mut dyn std::io::Read = match signed_body.as_mut() {
+            Some(cursor) => cursor,
+            None => rq.as_reader(),
         };
+        let mut counting = Counting { inner, count: 0 };
         let resp = data::upload(&shared.state, &shared.data, &req, id, &mut counting);
         (resp, None, Some(counting.count))
     } else {

@@ -26,6 +26,8 @@ pub struct State {
     pub fixed_now: Option<String>,
     /// The Keystone v3 emulation (users, issued tokens, `--require-auth`).
     pub keystone: super::keystone::Keystone,
+    /// `Some`: every request must be signed with this AK/SK pair.
+    pub aksk: Option<crate::aksk::Gateway>,
 }
 
 impl State {
@@ -37,6 +39,7 @@ impl State {
             dirty: false,
             fixed_now: None,
             keystone: Default::default(),
+            aksk: None,
         }
     }
 
