@@ -622,3 +622,39 @@ fn undo_file_on_a_single_image_edit_reads_first_and_restores() {
     again.code(2);
     assert!(again.stderr.contains("written once"), "{}", again.stderr);
 }
+
+#[test]
+fn a_second_ctrl_c_aborts_at_once() {
+    let slow = Reply::json(200, &image_json(SEED_ID)).delay(Duration::from_secs(5));
+    let fault = Fault::always(slow);
+    let ids: String = (0..4)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}\n"))
+        .collect();
+    let mut child = fault
+        .ims()
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "1",
+            "-o",
+            "json",
+            "k=v",
+        ])
+        .stdin(&ids)
+        .spawn();
+    std::thread::sleep(Duration::from_millis(700));
+    let started = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    // The request in flight (answered after 5 s) was not waited for.
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}

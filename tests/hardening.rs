@@ -292,7 +292,16 @@ fn timeout_bounds_a_dripped_body() {
     let out = ims()
         .at(&server.endpoint)
         // One attempt: a read timeout of a GET is retried (#10, tests/batch.rs).
-        .args(["--retries", "0", "--timeout", "2", "show", SEED_ID, "-o", "json"])
+        .args([
+            "--retries",
+            "0",
+            "--timeout",
+            "2",
+            "show",
+            SEED_ID,
+            "-o",
+            "json",
+        ])
         .within(Duration::from_secs(30))
         .run();
     // 2 s of timeout plus start-up; the drip alone lasts about 27 s.
@@ -406,7 +415,16 @@ fn run_token_command(server: &Fault, command: &str) -> Outcome {
         .env("IMS_PATCH_ENDPOINT", &server.endpoint)
         .config(&token_command_config(command))
         // One attempt: a read timeout of a GET is retried (#10, tests/batch.rs).
-        .args(["--retries", "0", "--timeout", "2", "show", SEED_ID, "-o", "json"])
+        .args([
+            "--retries",
+            "0",
+            "--timeout",
+            "2",
+            "show",
+            SEED_ID,
+            "-o",
+            "json",
+        ])
         .within(Duration::from_secs(40))
         .run()
 }
@@ -618,7 +636,15 @@ fn a_timeout_after_the_patch_says_the_outcome_is_unknown() {
     let server = Fault::always(Reply::json(200, IMAGE).delay(Duration::from_secs(10)));
     let out = ims()
         .at(&server.endpoint)
-        .args(["--retries", "0", "--timeout", "1", "set-attr", SEED_ID, "k=v"])
+        .args([
+            "--retries",
+            "0",
+            "--timeout",
+            "1",
+            "set-attr",
+            SEED_ID,
+            "k=v",
+        ])
         .within(Duration::from_secs(20))
         .run();
     let run = out.ended_within(Duration::from_secs(8));
