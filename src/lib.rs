@@ -75,12 +75,14 @@ fn refuse_client_flags(matches: &ArgMatches, command: &str, allowed: &[&str]) ->
     .hint("these options are for the commands that talk to an image service"))
 }
 
-/// Runs one parsed command line; `matches` tells where each value came from.
-pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
+/// Runs one parsed command line; `matches` tells where each value came
+/// from. Returns the exit status of a run that did not fail as a whole (a
+/// batch reports the failures of single images in it).
+pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
     let command = match cli.command {
         Command::Generate(args) => {
             refuse_client_flags(matches, "generate", &[])?;
-            return commands::generate::run(&args);
+            return commands::generate::run(&args).map(|()| 0);
         }
         Command::Sandbox(args) => {
             // Only a --token typed for the sandbox guards it: IMS_PATCH_TOKEN
@@ -93,7 +95,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
                         .map_err(|_| Error::usage("the token (from --token) is not UTF-8 text"))?,
                 ),
             };
-            return commands::sandbox::run(&args, token);
+            return commands::sandbox::run(&args, token).map(|()| 0);
         }
         other => other,
     };
@@ -105,25 +107,41 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
         login.show_login = options.dry_run && !options.verbose;
     }
     if let Command::Auth(args) = &command {
-        return commands::auth::run(connection, &options, args);
+        return commands::auth::run(connection, &options, args).map(|()| 0);
     }
-    let client = Client::new(connection)?;
+    let mut client = Client::new(connection)?;
+    client.set_retry(options.batch.retry);
+    if let Some(code) = commands::batch::dispatch(&client, &command, &options) {
+        return code;
+    }
     let run = RunSettings {
         patch_format: options.patch_format,
         dry_run: options.dry_run,
     };
-    let outcome = match command {
-        Command::Rename(args) => commands::rename::run(&client, run, &args),
-        Command::Describe(args) => commands::describe::run(&client, run, &args),
-        Command::SetAttr(args) => commands::set_attr::run(&client, run, &args),
-        Command::UnsetAttr(args) => commands::unset_attr::run(&client, run, &args),
-        Command::Show(args) => commands::show::run(&client, run, &args),
-        Command::Patch(args) => commands::patch::run(&client, run, &args),
-        Command::Generate(_) | Command::Sandbox(_) | Command::Auth(_) => {
+    let outcome = match commands::batch::undoable(&client, &command, &options) {
+        Some(outcome) => outcome?,
+        None => single(&client, run, command)?,
+    };
+    print_outcome(&client, &outcome, &options).map(|()| 0)
+}
+
+/// Runs a single-image command.
+fn single(client: &Client, run: RunSettings, command: Command) -> Result<Outcome> {
+    match command {
+        Command::Rename(args) => commands::rename::run(client, run, &args),
+        Command::Describe(args) => commands::describe::run(client, run, &args),
+        Command::SetAttr(args) => commands::set_attr::run(client, run, &args),
+        Command::UnsetAttr(args) => commands::unset_attr::run(client, run, &args),
+        Command::Show(args) => commands::show::run(client, run, &args),
+        Command::Patch(args) => commands::patch::run(client, run, &args),
+        Command::Generate(_)
+        | Command::Sandbox(_)
+        | Command::Auth(_)
+        | Command::List(_)
+        | Command::Apply(_) => {
             unreachable!("handled above")
         }
-    }?;
-    print_outcome(&client, &outcome, &options)
+    }
 }
 
 /// A status line on stderr, unless `--quiet`.
