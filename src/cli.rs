@@ -198,22 +198,27 @@ Examples:
 
     /// Set or clear the IMS description (__description)
     #[command(
+        override_usage = "ims-patch describe [OPTIONS] IMAGE [TEXT]\n       ims-patch describe [OPTIONS] (--images-from FILE | --where KEY=VALUE...) [TEXT]",
         long_about = "\
 Set the IMS description attribute __description (add /__description), or \
-remove it with --clear.",
+remove it with --clear. With --images-from or --where, every positional \
+argument is the edit (TEXT) and the images come from the selection.",
         after_long_help = "\
 Examples:
   ims-patch describe 33ad552d-1149-471c-8190-ff6776174a00 'Ubuntu 22.04 base image'
   ims-patch describe --clear 33ad552d-1149-471c-8190-ff6776174a00
-  ims-patch describe --clear --ignore-missing ims_test"
+  ims-patch describe --clear --ignore-missing ims_test
+  ims-patch describe --where __os_type=Linux 'maintained by ops'"
     )]
     Describe(DescribeArgs),
 
     /// Set attributes, all in one atomic request
     #[command(
+        override_usage = "ims-patch set-attr [OPTIONS] IMAGE KEY=VALUE...\n       ims-patch set-attr [OPTIONS] (--images-from FILE | --where KEY=VALUE...) KEY=VALUE...",
         long_about = "\
 Set one or more attributes in one request: one add per pair, applied all or \
-nothing by the server.
+nothing by the server. With --images-from or --where, every positional \
+argument is a KEY=VALUE and the images come from the selection.
 
 KEY=VALUE sends VALUE as text, except for the base attributes with a known \
 type, which it converts: min_ram and min_disk (whole numbers), protected and \
@@ -223,21 +228,26 @@ tags (a comma-separated list). KEY:=JSON sends a JSON value as it is.",
 Examples:
   ims-patch set-attr ims_test __os_bit=64 min_ram:=2048
   ims-patch set-attr 33ad552d-1149-471c-8190-ff6776174a00 protected=true tags=gold,2024
-  ims-patch set-attr ims_test tags:='[\"a\",\"b\"]' hw_firmware_type=uefi"
+  ims-patch set-attr ims_test tags:='[\"a\",\"b\"]' hw_firmware_type=uefi
+  ims-patch set-attr --where __os_version='Ubuntu 14.04' hw_firmware_type=uefi
+  ims-patch set-attr --images-from ids.txt --jobs 8 --undo-file undo.jsonl __os_bit=64"
     )]
     SetAttr(SetAttrArgs),
 
     /// Remove attributes, all in one atomic request
     #[command(
+        override_usage = "ims-patch unset-attr [OPTIONS] IMAGE KEY...\n       ims-patch unset-attr [OPTIONS] (--images-from FILE | --where KEY=VALUE...) KEY...",
         long_about = "\
 Remove one or more custom attributes in one request (one remove per key). \
+With --images-from or --where, every positional argument is a KEY. \
 Removing an attribute that is not set is a conflict (exit 6) unless \
 --ignore-missing is given, which reads the image first and skips the keys \
 that are not set (sending nothing if none is left).",
         after_long_help = "\
 Examples:
   ims-patch unset-attr ims_test __support_kvm __support_xen
-  ims-patch unset-attr --ignore-missing 33ad552d-1149-471c-8190-ff6776174a00 __support_kvm"
+  ims-patch unset-attr --ignore-missing 33ad552d-1149-471c-8190-ff6776174a00 __support_kvm
+  ims-patch unset-attr --images-from ids.txt --ignore-missing __support_kvm"
     )]
     UnsetAttr(UnsetAttrArgs),
 
@@ -254,6 +264,7 @@ Examples:
 
     /// Send an op list written in the v2.1 form, checked locally first
     #[command(
+        override_usage = "ims-patch patch [OPTIONS] IMAGE\n       ims-patch patch [OPTIONS] (--images-from FILE | --where KEY=VALUE...) --file FILE",
         long_about = "\
 Send a list of operations written in the v2.1 form, read from FILE or from \
 standard input:
@@ -266,9 +277,44 @@ the v2.0 form.",
         after_long_help = "\
 Examples:
   ims-patch patch ims_test --file ops.json
-  echo '[{\"op\":\"add\",\"path\":\"/__os_bit\",\"value\":\"64\"}]' | ims-patch patch ims_test"
+  echo '[{\"op\":\"add\",\"path\":\"/__os_bit\",\"value\":\"64\"}]' | ims-patch patch ims_test
+  ims-patch patch --where os_distro=ubuntu --file ops.json"
     )]
     Patch(PatchArgs),
+
+    /// List the images a selection matches (ID, name, status and --field keys)
+    #[command(
+        long_about = "\
+List the images that GET /v2/images?KEY=VALUE... returns, following the \
+server's next links to the end: the selection --where makes for set-attr, \
+unset-attr, describe and patch, to look before editing. Glance filters on \
+base attributes (name, status, visibility, owner, tag, os_hidden, ...) and \
+on custom properties (__os_type=Linux); operators such as name=in:a,b pass \
+through unchanged. --where limit=N sets the page size.",
+        after_long_help = "\
+Examples:
+  ims-patch list --where __os_type=Linux --field __os_version
+  ims-patch list --where status=active --where visibility=private -o json"
+    )]
+    List(ListArgs),
+
+    /// Apply a JSON Lines file of per-image edits (or an undo file)
+    #[command(
+        long_about = "\
+Apply per-image edits from a JSON Lines file, one object a line:
+
+  {\"image\": ID_OR_NAME, \"name\": ..., \"description\": ..., \"set\": {KEY: VALUE}, \"unset\": [KEY], \"patch\": [v2.1 ops]}
+
+Any subset of the members; all of a line's changes go in one request. A \
+file written by --undo-file is such a file. The whole FILE is checked \
+first and nothing is sent when a line is malformed; from standard input \
+(-) a malformed line fails only itself.",
+        after_long_help = "\
+Examples:
+  ims-patch apply edits.jsonl --jobs 8
+  ims-patch apply undo.jsonl"
+    )]
+    Apply(ApplyArgs),
 
     /// Run a local Images API v2 server to try ims-patch and test scripts on
     #[command(
@@ -335,6 +381,17 @@ Examples:
 }
 
 impl Command {
+    /// Whether this edit selects its images with `--images-from`/`--where`.
+    pub fn is_batch(&self) -> bool {
+        match self {
+            Command::SetAttr(a) => a.selection.is_batch(),
+            Command::UnsetAttr(a) => a.selection.is_batch(),
+            Command::Describe(a) => a.selection.is_batch(),
+            Command::Patch(a) => a.selection.is_batch(),
+            _ => false,
+        }
+    }
+
     /// Whether `--diff` was given (only the editing commands have it).
     pub fn diff(&self) -> bool {
         match self {
@@ -383,6 +440,58 @@ pub struct RenameArgs {
     pub name: String,
 }
 
+/// Many images instead of one (issue #10): then every positional argument
+/// is an edit.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SelectionArgs {
+    /// Edit every image listed in FILE (- reads standard input): one ID or exact name a line, blank lines and # comments skipped
+    #[arg(long, value_name = "FILE", help_heading = "Batch", conflicts_with = "where", value_hint = clap::ValueHint::FilePath)]
+    pub images_from: Option<PathBuf>,
+    /// Edit every image GET /v2/images?KEY=VALUE lists (repeatable; all must hold)
+    #[arg(
+        long = "where",
+        id = "where",
+        value_name = "KEY=VALUE",
+        help_heading = "Batch"
+    )]
+    pub where_: Vec<String>,
+    #[command(flatten)]
+    pub control: BatchControl,
+}
+
+impl SelectionArgs {
+    pub fn is_batch(&self) -> bool {
+        self.images_from.is_some() || !self.where_.is_empty()
+    }
+}
+
+/// When a batch stops early.
+#[derive(Debug, Args, Clone, Default)]
+pub struct BatchControl {
+    /// Stop starting images after the first failure
+    #[arg(long, help_heading = "Batch")]
+    pub fail_fast: bool,
+    /// Stop starting images after N failures
+    #[arg(long, value_name = "N", help_heading = "Batch", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_failures: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Keep the images GET /v2/images?KEY=VALUE lists (repeatable; all must hold)
+    #[arg(long = "where", value_name = "KEY=VALUE")]
+    pub where_: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// JSON Lines file of edits; - reads standard input
+    #[arg(value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub control: BatchControl,
+}
+
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
     /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
@@ -394,11 +503,13 @@ pub struct DescribeArgs {
     /// With --clear: succeed without a change when there is no description
     #[arg(long, requires = "clear")]
     pub ignore_missing: bool,
-    /// Image ID or name
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Image ID or name (with --images-from or --where: the first edit)
+    #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
+    pub image: Option<String>,
     /// The description
-    #[arg(value_name = "TEXT", required_unless_present = "clear")]
+    #[arg(value_name = "TEXT")]
     pub text: Option<String>,
 }
 
@@ -407,11 +518,13 @@ pub struct SetAttrArgs {
     /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
-    /// Image ID or name
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Image ID or name (with --images-from or --where: the first edit)
+    #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
+    pub image: Option<String>,
     /// Attributes to set: KEY=VALUE, or KEY:=JSON for a typed value
-    #[arg(value_name = "KEY=VALUE", required = true)]
+    #[arg(value_name = "KEY=VALUE")]
     pub pairs: Vec<String>,
 }
 
@@ -423,11 +536,13 @@ pub struct UnsetAttrArgs {
     /// Skip keys that are not set (reads the image first)
     #[arg(long)]
     pub ignore_missing: bool,
-    /// Image ID or name
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Image ID or name (with --images-from or --where: the first edit)
+    #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
+    pub image: Option<String>,
     /// Attributes to remove
-    #[arg(value_name = "KEY", required = true)]
+    #[arg(value_name = "KEY")]
     pub keys: Vec<String>,
 }
 
@@ -443,9 +558,11 @@ pub struct PatchArgs {
     /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
     #[arg(long, help_heading = "Output")]
     pub diff: bool,
-    /// Image ID or name
-    #[arg(value_name = "IMAGE")]
-    pub image: String,
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Image ID or name (none with --images-from or --where)
+    #[arg(value_name = "IMAGE", required_unless_present_any = ["images_from", "where"])]
+    pub image: Option<String>,
     /// File with the op list; - reads standard input
     #[arg(long, short, value_name = "FILE", default_value = "-", value_hint = clap::ValueHint::FilePath)]
     pub file: PathBuf,

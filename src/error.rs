@@ -167,7 +167,10 @@ Exit status:
   5  image not found (HTTP 404, or no image has that name)
   6  conflict (HTTP 409), e.g. removing an attribute that is not set
   7  request rejected by the server (HTTP 400, 413, 415 and other 4xx)
-  8  server error (HTTP 5xx)";
+  8  server error (HTTP 5xx)
+  130  interrupted (Ctrl-C) during a run over many images
+With --images-from, --where or apply: 0 when every image succeeded, else \
+the code the failures share, else 1.";
 
 #[cfg(test)]
 mod tests {

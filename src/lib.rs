@@ -77,12 +77,14 @@ fn refuse_client_flags(matches: &ArgMatches, command: &str, allowed: &[&str]) ->
     .hint("these options are for the commands that talk to an image service"))
 }
 
-/// Runs one parsed command line; `matches` tells where each value came from.
-pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
+/// Runs one parsed command line; `matches` tells where each value came
+/// from. Returns the exit status of a run that did not fail as a whole (a
+/// batch reports the failures of single images in it).
+pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
     let command = match cli.command {
         Command::Generate(args) => {
             refuse_client_flags(matches, "generate", &[])?;
-            return commands::generate::run(&args);
+            return commands::generate::run(&args).map(|()| 0);
         }
         Command::Sandbox(args) => {
             // Only a --token typed for the sandbox guards it: IMS_PATCH_TOKEN
@@ -100,11 +102,9 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
                     .subcommand_matches("sandbox")
                     .and_then(|m| m.value_source("port"))
                     == Some(ValueSource::CommandLine);
-                let code = commands::sandbox::run_command(&args, token, port_given)?;
-                let _ = std::io::stdout().flush();
-                std::process::exit(code);
+                return commands::sandbox::run_command(&args, token, port_given);
             }
-            return commands::sandbox::run(&args, token);
+            return commands::sandbox::run(&args, token).map(|()| 0);
         }
         other => other,
     };
@@ -113,13 +113,25 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
     let (mut connection, mut options) =
         settings::env::from_process(matches, g.fields, g.quiet, g.dry_run, g.verbose)?;
     options.diff = command.diff();
+    if options.diff && command.is_batch() {
+        return Err(Error::usage(
+            "--diff shows one image's change; it cannot be used with --images-from or --where",
+        )
+        .hint(
+            "try it on one image first, or use --dry-run to see the PATCH each image would get",
+        ));
+    }
     if let settings::CredentialSource::Keystone(login) = &mut connection.credential {
         login.show_login = options.dry_run && !options.verbose;
     }
     if let Command::Auth(args) = &command {
-        return commands::auth::run(connection, &options, args);
+        return commands::auth::run(connection, &options, args).map(|()| 0);
     }
-    let client = Client::new(connection)?;
+    let mut client = Client::new(connection)?;
+    client.set_retry(options.batch.retry);
+    if let Some(code) = commands::batch::dispatch(&client, &command, &options) {
+        return code;
+    }
     let run = RunSettings {
         patch_format: options.patch_format,
         dry_run: options.dry_run,
@@ -135,18 +147,30 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<()> {
             },
         );
     }
-    let outcome = match command {
-        Command::Rename(args) => commands::rename::run(&client, run, &args),
-        Command::Describe(args) => commands::describe::run(&client, run, &args),
-        Command::SetAttr(args) => commands::set_attr::run(&client, run, &args),
-        Command::UnsetAttr(args) => commands::unset_attr::run(&client, run, &args),
-        Command::Show(args) => commands::show::run(&client, run, &args),
-        Command::Patch(args) => commands::patch::run(&client, run, &args),
-        Command::Generate(_) | Command::Sandbox(_) | Command::Auth(_) => {
+    let outcome = match commands::batch::undoable(&client, &command, &options) {
+        Some(outcome) => outcome?,
+        None => single(&client, run, command)?,
+    };
+    print_outcome(&client, &outcome, &options).map(|()| 0)
+}
+
+/// Runs a single-image command.
+fn single(client: &Client, run: RunSettings, command: Command) -> Result<Outcome> {
+    match command {
+        Command::Rename(args) => commands::rename::run(client, run, &args),
+        Command::Describe(args) => commands::describe::run(client, run, &args),
+        Command::SetAttr(args) => commands::set_attr::run(client, run, &args),
+        Command::UnsetAttr(args) => commands::unset_attr::run(client, run, &args),
+        Command::Show(args) => commands::show::run(client, run, &args),
+        Command::Patch(args) => commands::patch::run(client, run, &args),
+        Command::Generate(_)
+        | Command::Sandbox(_)
+        | Command::Auth(_)
+        | Command::List(_)
+        | Command::Apply(_) => {
             unreachable!("handled above")
         }
-    }?;
-    print_outcome(&client, &outcome, &options)
+    }
 }
 
 /// A status line on stderr, unless `--quiet`.

@@ -21,7 +21,7 @@ fn main() {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     ims_patch::logger::init(false);
     let code = match ims_patch::run(cli, &matches) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) if e.broken_pipe => 0,
         Err(e) => {
             // A closed stderr must not turn into a panic: the exit code

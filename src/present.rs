@@ -72,6 +72,47 @@ pub fn write_values(
     Ok(())
 }
 
+/// `list -o value`: for each image, the values of `fields`, or of its ID,
+/// name and status (the table's columns) without them, one per line; raw
+/// when stdout is not a terminal, escaped on one.
+pub fn write_list_values(out: &mut dyn Write, image: &Value, fields: &[String]) -> io::Result<()> {
+    let columns: Vec<String> = if fields.is_empty() {
+        ["id", "name", "status"].map(String::from).to_vec()
+    } else {
+        fields.to_vec()
+    };
+    write_values(
+        out,
+        image,
+        &columns,
+        std::io::IsTerminal::is_terminal(&io::stdout()),
+    )
+}
+
+/// A batch result with `-o value`: the members of its JSON record (image,
+/// name, result, http_status, attempts, error, exit_code), or those named
+/// by `fields`, one per line.
+pub fn write_result_values(
+    out: &mut dyn Write,
+    record: &Value,
+    fields: &[String],
+) -> io::Result<()> {
+    let columns: Vec<String> = if fields.is_empty() {
+        record
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    } else {
+        fields.to_vec()
+    };
+    write_values(
+        out,
+        record,
+        &columns,
+        std::io::IsTerminal::is_terminal(&io::stdout()),
+    )
+}
+
 /// The line under the table after an edit on a terminal that names the
 /// attributes it removed (nothing when it removed none).
 pub fn write_removed(out: &mut dyn Write, removed: &[String]) -> io::Result<()> {

@@ -1975,3 +1975,81 @@ fn sandbox_and_real_glance_agree_on_image_data() {
         failures.join("\n")
     );
 }
+
+/// The images `ims-patch list --where ... -o json` prints (their names, in
+/// order), against the image service at `endpoint`.
+fn where_list(endpoint: &str, filters: &[&str]) -> (i32, Vec<Value>) {
+    let mut ims = crate::support::Ims::new()
+        .env("IMS_PATCH_ENDPOINT", endpoint)
+        .env("IMS_PATCH_TOKEN", "t")
+        .args(["list", "-o", "json"]);
+    for f in filters {
+        ims = ims.args(["--where", f]);
+    }
+    let run = ims.run();
+    let names = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["name"].clone())
+        .collect();
+    (run.code, names)
+}
+
+#[test]
+#[ignore = "needs a real Glance 33: run by .ci/run"]
+fn where_lists_agree_with_real_glance() {
+    let glance = glance_url();
+    let sb = Sandbox::start();
+    let http = client();
+    let run = format!(
+        "where-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let created = [
+        create_listing_images(&http, &glance, &run),
+        create_listing_images(&http, &sb.endpoint, &run),
+    ];
+    let run_filter = format!("run={run}");
+    let mut failures = Vec::new();
+    for filters in [
+        vec![],
+        vec!["__os_type=Linux"],
+        vec!["__os_type=in:Linux,Windows"],
+        vec!["name=in:web,web2"],
+        vec!["name=in:web"],
+        vec!["tag=a", "tag=b"],
+        vec!["status=queued", "limit=2"],
+        vec!["visibility=all", "os_hidden=false", "limit=3"],
+        vec!["os_hidden=true"],
+        vec!["min_ram=512"],
+        vec!["protected=true"],
+        vec!["__os_type=nothing-such"],
+    ] {
+        let mut all = filters.clone();
+        all.push(&run_filter);
+        let real = where_list(&glance, &all);
+        let ours = where_list(&sb.endpoint, &all);
+        if real != ours {
+            failures.push(format!("{all:?}\n  glance:  {real:?}\n  sandbox: {ours:?}"));
+        }
+    }
+    for (base, ids) in [(&glance, &created[0]), (&sb.endpoint, &created[1])] {
+        send(
+            &http,
+            base,
+            "PATCH",
+            &format!("/v2/images/{}", ids[4]),
+            Some(V21),
+            Some(&op("replace", "/protected", json!(false)).to_string()),
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} --where lists differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -105,7 +105,7 @@ fn generated_output_does_not_depend_on_how_the_binary_is_called() {
     let copy = dir.path().join("renamed-binary");
     std::fs::copy(BIN, &copy).unwrap();
     let (a, b) = (generate(), generate_with(&copy));
-    assert_eq!(a.len(), SHELLS.len() + 9, "{:?}", a.keys());
+    assert_eq!(a.len(), SHELLS.len() + 11, "{:?}", a.keys());
     assert_eq!(a, b);
     for (path, bytes) in &a {
         assert!(

@@ -8,6 +8,7 @@ mod against_glance;
 mod aksk;
 mod aksk_cli;
 mod architecture;
+mod batch;
 mod commands;
 mod completion;
 mod config;

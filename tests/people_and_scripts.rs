@@ -238,3 +238,53 @@ fn diff_reads_first_and_prints_only_the_touched_attributes() {
     assert_eq!(sb.request_lines(), [format!("GET /v2/images/{SEED_ID}")]);
     assert_eq!(sb.image(SEED_ID)["name"], "ims_test");
 }
+
+#[test]
+fn value_for_list_and_batch_results() {
+    let sb = Sandbox::start();
+    // list: ID, name and status of each image, one per line; or the fields.
+    let run = sb
+        .ims()
+        .args(["list", "--where", "name=ims_test", "-o", "value"])
+        .run();
+    run.ok();
+    assert_eq!(run.stdout, format!("{SEED_ID}\nims_test\nactive\n"));
+    let run = sb
+        .ims()
+        .args(["list", "-o", "value", "--field", "name"])
+        .run();
+    run.ok();
+    let mut names: Vec<&str> = run.stdout.lines().collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "centos-7-legacy",
+            "debian-12",
+            "ims_test",
+            "windows-server-2022"
+        ]
+    );
+    // A batch edit: each image's result record, its members one per line.
+    let run = sb
+        .ims()
+        .args(["set-attr", "--where", "name=ims_test", "__os_bit=32"])
+        .args(["-o", "value", "--field", "image", "--field", "result"])
+        .run();
+    run.ok();
+    assert_eq!(run.stdout, format!("{SEED_ID}\nchanged\n"));
+    // --diff is for one image.
+    let run = sb
+        .ims()
+        .args([
+            "set-attr",
+            "--where",
+            "name=ims_test",
+            "__os_bit=16",
+            "--diff",
+        ])
+        .run();
+    run.code(2);
+    assert!(run.stderr.contains("--diff"), "{}", run.stderr);
+    assert_eq!(sb.image(SEED_ID)["__os_bit"], "32");
+}

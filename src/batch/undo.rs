@@ -200,6 +200,14 @@ pub fn apply_ops(image: &mut Map<String, Value>, ops: &[Op]) -> Result<(), Strin
     let mut next = image.clone();
     for op in ops {
         let key = op.key.as_str();
+        // Glance answers 403 to any op on a read-only or reserved
+        // attribute, and to removing a base one.
+        if untouchable(key) {
+            return Err(format!("Attribute '{key}' is read-only."));
+        }
+        if op.kind == OpKind::Remove && is_core(key) {
+            return Err(format!("Attribute '{key}' cannot be removed."));
+        }
         match op.kind {
             OpKind::Add | OpKind::Replace => {
                 if op.kind == OpKind::Replace && !next.contains_key(key) {
@@ -326,6 +334,9 @@ mod tests {
         )
         .is_err());
         assert!(apply_ops(&mut img, &[Op::remove("missing")]).is_err());
+        assert!(apply_ops(&mut img, &[Op::remove("id")]).is_err());
+        assert!(apply_ops(&mut img, &[Op::replace("status", json!("x"))]).is_err());
+        assert!(apply_ops(&mut img, &[Op::remove("name")]).is_err());
         assert_eq!(img, image(), "a failed patch changes nothing");
     }
 

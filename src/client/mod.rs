@@ -8,6 +8,7 @@
 pub mod aksk;
 pub mod credential;
 pub mod message;
+pub mod retry;
 pub mod session;
 pub mod tls;
 pub mod transport;
@@ -38,6 +39,19 @@ pub struct Client {
     transport: Arc<Transport>,
     credential: Box<dyn Credential>,
     settings: ConnectionSettings,
+    retry: retry::RetryPolicy,
+}
+
+thread_local! {
+    /// HTTP exchanges this thread has sent, retries included (a batch
+    /// reports them per image).
+    static EXCHANGES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// The number of exchanges this thread has sent so far; a batch worker
+/// reads it before and after an image.
+pub fn exchanges_on_this_thread() -> u32 {
+    EXCHANGES.with(|c| c.get())
 }
 
 impl Client {
@@ -73,7 +87,13 @@ impl Client {
             transport,
             credential,
             settings,
+            retry: retry::RetryPolicy::default(),
         }
+    }
+
+    /// Sets `--retries` and `--retry-max-wait`.
+    pub fn set_retry(&mut self, policy: retry::RetryPolicy) {
+        self.retry = policy;
     }
 
     pub fn settings(&self) -> &ConnectionSettings {
@@ -168,18 +188,58 @@ impl Client {
     }
 
     /// Sends `request`; a 2xx answer is returned, any other is an error
-    /// that keeps the answer. After a 401, a credential that can renew
+    /// that keeps the answer. A transient failure is retried as the
+    /// [`retry::RetryPolicy`] decides (never a request that is not safe to
+    /// repeat once it may have reached the server); the final error says
+    /// how many attempts were made. After a 401, a credential that can renew
     /// itself does, and the request is sent once more.
     pub fn send(&self, request: &WireRequest) -> Result<WireResponse> {
+        let safety = retry::safety_of_request(request);
+        let mut attempt = 1;
+        loop {
+            let err = match self.send_once(request) {
+                Ok(response) => return Ok(response),
+                Err(err) => err,
+            };
+            let Some(failure) = retry::failure_of(&err, std::time::SystemTime::now()) else {
+                return Err(err);
+            };
+            match self
+                .retry
+                .decide(failure, safety, attempt, &mut retry::RandomJitter)
+            {
+                retry::Decision::Retry { wait, reason } => {
+                    log::info!("{} {}: {reason}", request.method, request.url);
+                    std::thread::sleep(wait);
+                    attempt += 1;
+                }
+                retry::Decision::GiveUp(give_up) => {
+                    return Err(match give_up.note() {
+                        Some(note) => {
+                            let mut err = err;
+                            err.message.push_str(&format!(" ({note})"));
+                            err
+                        }
+                        None => err,
+                    });
+                }
+            }
+        }
+    }
+
+    /// One attempt: the exchange, and once more after a renewal on 401.
+    fn send_once(&self, request: &WireRequest) -> Result<WireResponse> {
         let target = match self.endpoint() {
             Ok(e) => format!("'{}' ({})", e.value, e.source),
             Err(_) => format!("'{}'", request.url),
         };
+        EXCHANGES.with(|c| c.set(c.get().saturating_add(1)));
         let mut response = self
             .transport
             .exchange(&self.authorize(request)?, &target)?;
         if response.status == 401 && self.credential.renew()? {
             log::info!("renewed the credential after 401; sending again");
+            EXCHANGES.with(|c| c.set(c.get().saturating_add(1)));
             response = self
                 .transport
                 .exchange(&self.authorize(request)?, &target)?;

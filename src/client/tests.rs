@@ -29,6 +29,15 @@ fn settings(port: u16, timeout: Duration) -> ConnectionSettings {
     }
 }
 
+/// The client without retries: these servers answer one connection.
+fn once(mut client: Client) -> Client {
+    client.set_retry(retry::RetryPolicy {
+        retries: 0,
+        ..Default::default()
+    });
+    client
+}
+
 /// A server that reads one request's head and then does `answer` with the socket.
 fn serve(answer: impl FnOnce(&mut std::net::TcpStream) + Send + 'static) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -56,7 +65,7 @@ fn the_deadline_covers_a_dripping_body() {
             }
         }
     });
-    let client = Client::new(settings(port, Duration::from_millis(600))).unwrap();
+    let client = once(Client::new(settings(port, Duration::from_millis(600))).unwrap());
     let started = Instant::now();
     let e = client
         .send(&client.get_image_request("x").unwrap())
@@ -89,7 +98,7 @@ fn answers_are_capped() {
     transport.set_max_body(16 * 1024);
     let transport = Arc::new(transport);
     let credential = credential::build(&s.credential, &transport).unwrap();
-    let client = Client::with_credential(s, transport, credential);
+    let client = once(Client::with_credential(s, transport, credential));
     let e = client
         .send(&client.get_image_request("x").unwrap())
         .unwrap_err();
@@ -101,7 +110,7 @@ fn answers_are_capped() {
             b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 99999999999\r\n\r\n",
         );
     });
-    let client = Client::new(settings(port, Duration::from_secs(5))).unwrap();
+    let client = once(Client::new(settings(port, Duration::from_secs(5))).unwrap());
     let e = client
         .send(&client.get_image_request("x").unwrap())
         .unwrap_err();
@@ -117,7 +126,7 @@ fn a_dropped_connection_after_sending_leaves_the_outcome_unknown() {
     let port = serve(|s| {
         let _ = s.shutdown(std::net::Shutdown::Both);
     });
-    let client = Client::new(settings(port, Duration::from_secs(5))).unwrap();
+    let client = once(Client::new(settings(port, Duration::from_secs(5))).unwrap());
     let request = client
         .patch_request(
             "33ad552d-1149-471c-8190-ff6776174a00",
@@ -145,7 +154,7 @@ fn nothing_sent_is_cannot_reach() {
         .local_addr()
         .unwrap()
         .port();
-    let client = Client::new(settings(port, Duration::from_secs(5))).unwrap();
+    let client = once(Client::new(settings(port, Duration::from_secs(5))).unwrap());
     let e = client
         .send(&client.get_image_request("x").unwrap())
         .unwrap_err();
@@ -161,7 +170,7 @@ fn error_answers_keep_status_headers_and_bytes() {
             b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 3\r\nContent-Length: 4\r\n\r\nbusy",
         );
     });
-    let client = Client::new(settings(port, Duration::from_secs(5))).unwrap();
+    let client = once(Client::new(settings(port, Duration::from_secs(5))).unwrap());
     let e = client
         .send(&client.get_image_request("x").unwrap())
         .unwrap_err();

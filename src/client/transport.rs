@@ -16,6 +16,11 @@ use crate::error::{Error, Result, WireFailure};
 use crate::settings::{Sourced, Tls};
 use crate::wire::{Reach, WireRequest, WireResponse};
 
+/// How long an idle kept-alive connection stays in the pool: below the
+/// idle timeouts of common servers (uWSGI 4 s, Apache 5 s), so that a
+/// connection the server closed silently is not reused.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The HTTP machinery: TLS settings, the deadline, the size cap.
 pub struct Transport {
     http: Http,
@@ -33,6 +38,12 @@ impl Transport {
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
+            // Some servers close idle keep-alive connections without a
+            // word (uWSGI's http-socket, after its socket-timeout, 4 s by
+            // default). A request written into such a connection meets a
+            // close before any answer, which a remove must not repeat; so
+            // a pooled connection is dropped well before that.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .tls_built_in_root_certs(https);
         if let Some(source) = &tls.insecure {
             log::warn!("TLS certificates are not verified (insecure {source}); the token can be intercepted");

@@ -5,6 +5,7 @@
 //! threads may run it at once with one shared `Client`.
 
 pub mod auth;
+pub mod batch;
 pub mod describe;
 pub mod generate;
 pub mod patch;
@@ -296,10 +297,25 @@ pub fn run_edit(
     image: &str,
     edit: &Edit,
 ) -> Result<Outcome> {
+    run_edit_with(client, settings, image, edit, None)
+}
+
+/// [`run_edit`] of an image already read (`known`, as `GET` returned it),
+/// which is not read again.
+pub fn run_edit_with(
+    client: &Client,
+    settings: RunSettings,
+    image: &str,
+    edit: &Edit,
+    known: Option<Image>,
+) -> Result<Outcome> {
     crate::patch::validate(&edit.ops)?;
     let format = settings.patch_format;
     let mut outcome = Outcome::default();
     let (id, mut current) = resolve(client, image, &mut outcome)?;
+    if known.is_some() {
+        current = known;
+    }
     outcome.id = Some(id.clone());
     if (settings.read_first || needs_read(edit, format)) && current.is_none() {
         current = Some(read_image(client, &id, &mut outcome)?);

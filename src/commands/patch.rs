@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::patch::parse_op_list;
 
 /// Reads FILE, or standard input for `-`.
-fn read_input(file: &Path) -> Result<(String, String)> {
+pub(crate) fn read_input(file: &Path) -> Result<(String, String)> {
     if file == Path::new("-") {
         let stdin = std::io::stdin();
         if stdin.is_terminal() {
@@ -39,5 +39,10 @@ pub fn edit(text: &str, origin: &str) -> Result<Edit> {
 
 pub fn run(client: &Client, settings: RunSettings, args: &PatchArgs) -> Result<Outcome> {
     let (text, origin) = read_input(&args.file)?;
-    run_edit(client, settings, &args.image, &edit(&text, &origin)?)
+    run_edit(
+        client,
+        settings,
+        args.image.as_deref().unwrap_or_default(),
+        &edit(&text, &origin)?,
+    )
 }

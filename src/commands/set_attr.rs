@@ -34,6 +34,10 @@ pub fn parse_pair(pair: &str) -> Result<Op> {
 }
 
 pub fn edit(args: &SetAttrArgs) -> Result<Edit> {
+    if args.pairs.is_empty() {
+        return Err(Error::usage("set-attr needs at least one KEY=VALUE")
+            .hint("for example: ims-patch set-attr IMAGE __os_bit=64"));
+    }
     let ops = args
         .pairs
         .iter()
@@ -43,7 +47,12 @@ pub fn edit(args: &SetAttrArgs) -> Result<Edit> {
 }
 
 pub fn run(client: &Client, settings: RunSettings, args: &SetAttrArgs) -> Result<Outcome> {
-    run_edit(client, settings, &args.image, &edit(args)?)
+    run_edit(
+        client,
+        settings,
+        args.image.as_deref().unwrap_or_default(),
+        &edit(args)?,
+    )
 }
 
 #[cfg(test)]

@@ -6,15 +6,27 @@ use crate::client::Client;
 use crate::error::Result;
 use crate::patch::Op;
 
-pub fn edit(args: &UnsetAttrArgs) -> Edit {
-    Edit {
+pub fn edit(args: &UnsetAttrArgs) -> Result<Edit> {
+    if args.keys.is_empty() {
+        return Err(
+            crate::error::Error::usage("unset-attr needs at least one KEY")
+                .hint("for example: ims-patch unset-attr IMAGE __support_kvm"),
+        );
+    }
+    Ok(Edit {
         ops: args.keys.iter().map(|k| Op::remove(k.clone())).collect(),
         ignore_missing: args.ignore_missing,
-    }
+    })
 }
 
 pub fn run(client: &Client, settings: RunSettings, args: &UnsetAttrArgs) -> Result<Outcome> {
-    run_edit(client, settings, &args.image, &edit(args)).map_err(super::ignore_missing_hint)
+    run_edit(
+        client,
+        settings,
+        args.image.as_deref().unwrap_or_default(),
+        &edit(args)?,
+    )
+    .map_err(super::ignore_missing_hint)
 }
 
 #[cfg(test)]
@@ -25,11 +37,12 @@ mod tests {
     fn one_remove_per_key() {
         let args = UnsetAttrArgs {
             diff: false,
+            selection: Default::default(),
             ignore_missing: true,
-            image: "i".into(),
+            image: Some("i".into()),
             keys: vec!["__support_kvm".into(), "a/b".into()],
         };
-        let e = edit(&args);
+        let e = edit(&args).unwrap();
         assert_eq!(e.ops, vec![Op::remove("__support_kvm"), Op::remove("a/b")]);
         assert!(e.ignore_missing);
     }

@@ -96,6 +96,26 @@ pub struct RunOptions {
     pub verbose: bool,
     /// `--diff` (an editing command's flag): print before → after.
     pub diff: bool,
+    /// Batch runs and retries (issue #10).
+    pub batch: BatchOptions,
+}
+
+/// `--jobs`, `--retries`, `--retry-max-wait`, `--undo-file`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchOptions {
+    pub jobs: usize,
+    pub retry: crate::client::retry::RetryPolicy,
+    pub undo_file: Option<Sourced<std::path::PathBuf>>,
+}
+
+impl Default for BatchOptions {
+    fn default() -> BatchOptions {
+        BatchOptions {
+            jobs: 4,
+            retry: Default::default(),
+            undo_file: None,
+        }
+    }
 }
 
 /// The connection settings from the resolved table (pure).
@@ -252,6 +272,19 @@ pub fn run_options(
         dry_run,
         verbose,
         diff: false,
+        batch: BatchOptions {
+            jobs: r.count("jobs").map_or(4, |c| c.value as usize),
+            retry: crate::client::retry::RetryPolicy {
+                retries: r.count("retries").map_or(3, |c| c.value as u32),
+                max_wait: r
+                    .seconds("retry_max_wait")
+                    .map_or(crate::client::retry::DEFAULT_MAX_WAIT, |s| {
+                        Duration::from_secs_f64(s.value)
+                    }),
+                ..Default::default()
+            },
+            undo_file: r.path("undo_file"),
+        },
     }
 }
 

@@ -325,6 +325,31 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("iam_endpoint", Parse::Text, Connection, "IAM URL for the AK/SK project lookup [default: https://iam.REGION.otc.t-systems.com, or a loopback endpoint itself]")
         .env("IMS_PATCH_IAM_ENDPOINT")
         .key("iam_endpoint"),
+    // Batch runs and retries (issue #10).
+    Setting::new("jobs", Parse::Count { min: 1, max: 64 }, Run, "Images edited at once with --images-from, --where or apply (at most N requests in flight)")
+        .flag("--jobs", Some("N"))
+        .short('j')
+        .heading("Batch")
+        .env("IMS_PATCH_JOBS")
+        .key("jobs")
+        .default("4"),
+    Setting::new("retries", Parse::Count { min: 0, max: 100 }, Run, "Further attempts after a transient failure (refused connection, 429, 502, 503, 504; 500 and dropped connections only for requests safe to repeat)")
+        .flag("--retries", Some("N"))
+        .heading("Request")
+        .env("IMS_PATCH_RETRIES")
+        .key("retries")
+        .default("3"),
+    Setting::new("retry_max_wait", Parse::Seconds { max: 3_600.0 }, Run, "Longest wait before a retry, in seconds (backoff with full jitter; Retry-After is honoured up to this)")
+        .flag("--retry-max-wait", Some("SECONDS"))
+        .heading("Request")
+        .env("IMS_PATCH_RETRY_MAX_WAIT")
+        .key("retry_max_wait")
+        .default("30"),
+    Setting::new("undo_file", Parse::Path, Run, "Write to FILE (a new file), for each changed image, the patch that restores it, on disk before the image's result is reported (reads each image first: two requests an image); replay with 'ims-patch apply FILE'")
+        .flag("--undo-file", Some("FILE"))
+        .heading("Batch")
+        .env("IMS_PATCH_UNDO_FILE")
+        .key("undo_file"),
 ];
 
 /// The row of `name`; a name that is not in the table is a bug.

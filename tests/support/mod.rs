@@ -146,6 +146,21 @@ impl Ims {
         (self.cmd, self._home)
     }
 
+    /// Starts the binary with piped stdout and stderr (to signal it),
+    /// its standard input written and closed.
+    pub fn spawn(mut self) -> Child {
+        self.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        if self.stdin.is_some() {
+            self.cmd.stdin(Stdio::piped());
+        }
+        let mut child = self.cmd.spawn().unwrap();
+        if let Some(text) = self.stdin.take() {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(text.as_bytes()).unwrap();
+        }
+        child
+    }
+
     pub fn run(mut self) -> Run {
         if let Some(text) = self.stdin.take() {
             self.cmd.stdin(Stdio::piped());

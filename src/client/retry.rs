@@ -5,7 +5,11 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use serde_json::Value;
+
+use crate::error::Error;
 use crate::patch::{Op, OpKind, PatchFormat};
+use crate::wire::{Reach, WireRequest};
 
 /// `--retries` when not given.
 pub const DEFAULT_RETRIES: u32 = 3;
@@ -66,6 +70,8 @@ pub enum Unsafe {
     Remove,
     /// v2.0 `add` fails with 409 on an attribute the first attempt added.
     V20,
+    /// Any other write (POST, PUT, DELETE).
+    Write,
 }
 
 /// Whether a request leaves the same state when sent twice.
@@ -128,6 +134,7 @@ impl GiveUp {
                     Unsafe::V20 => {
                         "a v2.0 patch may already have been applied, and its adds would conflict"
                     }
+                    Unsafe::Write => "the request may already have been applied",
                 };
                 let mut note = format!("not repeated: {what}");
                 if attempts > 1 {
@@ -287,6 +294,81 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
+/// How a failed exchange failed, for the policy; `None` for an error that
+/// is not a failed exchange (a local error, a credential that failed).
+pub fn failure_of(err: &Error, now: SystemTime) -> Option<Failure> {
+    let wire = err.wire.as_ref()?;
+    if let Some(response) = &wire.response {
+        // An answer over the size cap (the transport's runtime error with
+        // the answer's head and no cause) is no transient failure.
+        if wire.cause.is_none() && !wire.timed_out && err.kind == crate::error::Kind::Runtime {
+            return None;
+        }
+        if response.is_success() {
+            // A 2xx that could not be read (too large, cut off).
+            return if wire.timed_out {
+                Some(Failure::ReadTimeout)
+            } else {
+                Some(Failure::Dropped)
+            };
+        }
+        let retry_after = response.header("retry-after").and_then(|v| {
+            let now = response
+                .header("date")
+                .and_then(|d| httpdate::parse_http_date(d).ok())
+                .unwrap_or(now);
+            parse_retry_after(v, now)
+        });
+        return Some(Failure::Status {
+            status: response.status,
+            retry_after,
+        });
+    }
+    Some(match (wire.reach, wire.timed_out) {
+        (Reach::NotSent, _) => Failure::Connect,
+        (_, true) => Failure::ReadTimeout,
+        (_, false) => Failure::Dropped,
+    })
+}
+
+/// Whether `request` may be sent twice: a read may; a PATCH only in v2.1
+/// with nothing but `add` and `replace` ops (read from its body); any
+/// other write may not.
+pub fn safety_of_request(request: &WireRequest) -> Safety {
+    if request.is_read() {
+        return Safety::READ;
+    }
+    let content_type = request
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-type"))
+        .map(|h| h.value.as_str())
+        .unwrap_or("");
+    if request.method != "PATCH" {
+        return Safety::NotRepeatable(Unsafe::Write);
+    }
+    if content_type.contains("v2.0") {
+        return Safety::NotRepeatable(Unsafe::V20);
+    }
+    let ops: Option<Vec<Value>> = request
+        .body
+        .as_deref()
+        .and_then(|b| serde_json::from_slice(b).ok());
+    match ops {
+        Some(ops)
+            if ops.iter().all(|op| {
+                matches!(
+                    op.get("op").and_then(Value::as_str),
+                    Some("add") | Some("replace")
+                )
+            }) =>
+        {
+            Safety::Repeatable
+        }
+        _ => Safety::NotRepeatable(Unsafe::Remove),
+    }
+}
+
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -304,6 +386,116 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+
+    fn patch(content_type: &str, body: &str) -> WireRequest {
+        WireRequest::new("PATCH", "http://h/v2/images/x".parse().unwrap())
+            .with_body(content_type, body.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn requests_are_repeatable_only_when_sending_twice_is_harmless() {
+        let v21 = "application/openstack-images-v2.1-json-patch";
+        let get = WireRequest::new("GET", "http://h/v2/images".parse().unwrap());
+        assert_eq!(safety_of_request(&get), Safety::Repeatable);
+        let adds =
+            r#"[{"op":"add","path":"/a","value":"1"},{"op":"replace","path":"/name","value":"n"}]"#;
+        assert_eq!(safety_of_request(&patch(v21, adds)), Safety::Repeatable);
+        let remove = r#"[{"op":"add","path":"/a","value":"1"},{"op":"remove","path":"/b"}]"#;
+        assert_eq!(
+            safety_of_request(&patch(v21, remove)),
+            Safety::NotRepeatable(Unsafe::Remove)
+        );
+        assert_eq!(
+            safety_of_request(&patch(v21, "not json")),
+            Safety::NotRepeatable(Unsafe::Remove)
+        );
+        assert_eq!(
+            safety_of_request(&patch("application/openstack-images-v2.0-json-patch", "[]")),
+            Safety::NotRepeatable(Unsafe::V20)
+        );
+        let post = WireRequest::new("POST", "http://h/v2/images".parse().unwrap());
+        assert_eq!(
+            safety_of_request(&post),
+            Safety::NotRepeatable(Unsafe::Write)
+        );
+    }
+
+    #[test]
+    fn failures_are_read_from_the_error() {
+        use crate::error::WireFailure;
+        use crate::wire::WireResponse;
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let wire = |reach, response, timed_out| {
+            Error::runtime("x").with_wire(WireFailure {
+                reach,
+                response,
+                timed_out,
+                cause: None,
+            })
+        };
+        let served = |response| {
+            Error::new(crate::error::Kind::Server, "503").with_wire(WireFailure {
+                reach: Reach::Reached,
+                response: Some(response),
+                timed_out: false,
+                cause: None,
+            })
+        };
+        assert_eq!(failure_of(&Error::runtime("local"), now), None);
+        // Too large: the transport's runtime error with the answer's head.
+        let head = WireResponse {
+            status: 200,
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        assert_eq!(
+            failure_of(&wire(Reach::Reached, Some(head), false), now),
+            None
+        );
+        assert_eq!(
+            failure_of(&wire(Reach::NotSent, None, false), now),
+            Some(Failure::Connect)
+        );
+        assert_eq!(
+            failure_of(&wire(Reach::NotSent, None, true), now),
+            Some(Failure::Connect)
+        );
+        assert_eq!(
+            failure_of(&wire(Reach::MaybeReached, None, true), now),
+            Some(Failure::ReadTimeout)
+        );
+        assert_eq!(
+            failure_of(&wire(Reach::MaybeReached, None, false), now),
+            Some(Failure::Dropped)
+        );
+        let answer = |headers: Vec<(&str, &str)>| WireResponse {
+            status: 503,
+            headers: headers
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: Vec::new(),
+        };
+        assert_eq!(
+            failure_of(&served(answer(vec![("retry-after", "7")])), now),
+            Some(Failure::Status {
+                status: 503,
+                retry_after: Some(Duration::from_secs(7))
+            })
+        );
+        // An HTTP date counts from the answer's own Date.
+        let dated = answer(vec![
+            ("retry-after", "Sun, 06 Nov 1994 08:49:40 GMT"),
+            ("date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        ]);
+        assert_eq!(
+            failure_of(&served(dated), now),
+            Some(Failure::Status {
+                status: 503,
+                retry_after: Some(Duration::from_secs(3))
+            })
+        );
+    }
 
     fn status(status: u16) -> Failure {
         Failure::Status {
