@@ -332,14 +332,30 @@ or --users FILE) with a service catalog pointing at itself; with \
 --access-key and --secret-key, every request must instead carry a valid AK/SK \
 signature (as OTC's API Gateway checks it; a missing, wrong or stale one is \
 answered 401 with the gateway's error), and GET /v3/projects?name=REGION \
-answers the region's project as OTC's IAM does.",
+answers the region's project as OTC's IAM does.
+
+With -- COMMAND [ARGS...], it starts a fresh sandbox on a free port, runs \
+COMMAND with IMS_PATCH_ENDPOINT and IMS_PATCH_TOKEN set to it, every other \
+OS_* and IMS_PATCH_* variable unset, IMS_PATCH_CONFIG pointing at an empty \
+config file and IMS_PATCH_CACHE_DIR at a temporary directory (so that nothing \
+real is reached or kept), stops the sandbox when COMMAND \
+exits and exits with COMMAND's status (128+N if signal N ended it). With \
+--require-auth and no --token, COMMAND gets no token but OS_AUTH_URL of the \
+sandbox's Keystone (and, without --users, the demo user's OS_USERNAME, \
+OS_PASSWORD, OS_PROJECT_NAME and domains), so it logs in as on a real cloud. \
+With --access-key and --secret-key, COMMAND gets IMS_PATCH_ACCESS_KEY, \
+IMS_PATCH_SECRET_KEY (and IMS_PATCH_SECURITY_TOKEN) and IMS_PATCH_REGION \
+instead, and signs its requests.",
         after_long_help = "\
 Examples:
   ims-patch sandbox
   ims-patch sandbox --port 9393 --state images.json --token s3cret
   ims-patch sandbox --port 0 --journal requests.jsonl
   ims-patch sandbox --require-auth --token-ttl 600 --users users.toml
-  ims-patch sandbox --access-key AKEXAMPLE --secret-key SKEXAMPLE"
+  ims-patch sandbox --access-key AKEXAMPLE --secret-key SKEXAMPLE
+
+  ims-patch sandbox -- ims-patch rename 33ad552d-1149-471c-8190-ff6776174a00 ims_test01
+  ims-patch sandbox --journal run.jsonl -- ./fix-images.sh"
     )]
     Sandbox(SandboxArgs),
 
@@ -362,6 +378,31 @@ Examples:
     /// Generate shell completions or man pages
     #[command(hide = true)]
     Generate(GenerateArgs),
+}
+
+impl Command {
+    /// Whether this edit selects its images with `--images-from`/`--where`.
+    pub fn is_batch(&self) -> bool {
+        match self {
+            Command::SetAttr(a) => a.selection.is_batch(),
+            Command::UnsetAttr(a) => a.selection.is_batch(),
+            Command::Describe(a) => a.selection.is_batch(),
+            Command::Patch(a) => a.selection.is_batch(),
+            _ => false,
+        }
+    }
+
+    /// Whether `--diff` was given (only the editing commands have it).
+    pub fn diff(&self) -> bool {
+        match self {
+            Command::Rename(a) => a.diff,
+            Command::Describe(a) => a.diff,
+            Command::SetAttr(a) => a.diff,
+            Command::UnsetAttr(a) => a.diff,
+            Command::Patch(a) => a.diff,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -388,6 +429,9 @@ pub enum AuthCommand {
 
 #[derive(Debug, Args)]
 pub struct RenameArgs {
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Image ID or name
     #[arg(value_name = "IMAGE")]
     pub image: String,
@@ -450,6 +494,9 @@ pub struct ApplyArgs {
 
 #[derive(Debug, Args)]
 pub struct DescribeArgs {
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Remove the description instead of setting it
     #[arg(long, conflicts_with = "text")]
     pub clear: bool,
@@ -468,6 +515,9 @@ pub struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub struct SetAttrArgs {
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// Image ID or name (with --images-from or --where: the first edit)
@@ -480,6 +530,9 @@ pub struct SetAttrArgs {
 
 #[derive(Debug, Args)]
 pub struct UnsetAttrArgs {
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     /// Skip keys that are not set (reads the image first)
     #[arg(long)]
     pub ignore_missing: bool,
@@ -502,6 +555,9 @@ pub struct ShowArgs {
 
 #[derive(Debug, Args)]
 pub struct PatchArgs {
+    /// Read the image first and print only the attributes the edit touches, with their values before and after (with --dry-run: what it would change, nothing sent)
+    #[arg(long, help_heading = "Output")]
+    pub diff: bool,
     #[command(flatten)]
     pub selection: SelectionArgs,
     /// Image ID or name (none with --images-from or --where)
@@ -562,6 +618,9 @@ pub struct SandboxArgs {
         help_heading = "AK/SK"
     )]
     pub security_token: Option<String>,
+    /// Run COMMAND against a fresh sandbox (on a free port unless --port), then stop it; exit with COMMAND's status
+    #[arg(last = true, value_name = "COMMAND", value_hint = clap::ValueHint::CommandWithArguments)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

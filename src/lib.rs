@@ -9,12 +9,14 @@ pub mod batch;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod complete;
 pub mod endpoint;
 pub mod error;
 pub mod helper_command;
 pub mod logger;
 pub mod output;
 pub mod patch;
+pub mod present;
 pub mod sanitize;
 pub mod secret;
 pub mod settings;
@@ -95,14 +97,30 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
                         .map_err(|_| Error::usage("the token (from --token) is not UTF-8 text"))?,
                 ),
             };
+            if !args.command.is_empty() {
+                let port_given = matches
+                    .subcommand_matches("sandbox")
+                    .and_then(|m| m.value_source("port"))
+                    == Some(ValueSource::CommandLine);
+                return commands::sandbox::run_command(&args, token, port_given);
+            }
             return commands::sandbox::run(&args, token).map(|()| 0);
         }
         other => other,
     };
     let g = cli.global;
     logger::init(g.verbose);
-    let (mut connection, options) =
+    let (mut connection, mut options) =
         settings::env::from_process(matches, g.fields, g.quiet, g.dry_run, g.verbose)?;
+    options.diff = command.diff();
+    if options.diff && command.is_batch() {
+        return Err(Error::usage(
+            "--diff shows one image's change; it cannot be used with --images-from or --where",
+        )
+        .hint(
+            "try it on one image first, or use --dry-run to see the PATCH each image would get",
+        ));
+    }
     if let settings::CredentialSource::Keystone(login) = &mut connection.credential {
         login.show_login = options.dry_run && !options.verbose;
     }
@@ -117,7 +135,18 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
     let run = RunSettings {
         patch_format: options.patch_format,
         dry_run: options.dry_run,
+        read_first: options.diff,
     };
+    if options.diff {
+        note(
+            &options,
+            if options.dry_run {
+                "--diff: reading the image first; --dry-run sends no PATCH"
+            } else {
+                "--diff: reading the image first, so this edit takes two requests (a read, then the PATCH)"
+            },
+        );
+    }
     let outcome = match commands::batch::undoable(&client, &command, &options) {
         Some(outcome) => outcome?,
         None => single(&client, run, command)?,
@@ -154,6 +183,9 @@ fn note(options: &RunOptions, text: &str) {
 /// Prints what a command did: the planned request (`--dry-run`), the
 /// notes on stderr, the image on stdout.
 pub fn print_outcome(client: &Client, outcome: &Outcome, options: &RunOptions) -> Result<()> {
+    if options.diff {
+        return print_diff(outcome, options);
+    }
     if let Some(request) = &outcome.planned {
         let mut out = std::io::stdout().lock();
         out.write_all(client.render(request)?.as_bytes())?;
@@ -174,8 +206,54 @@ pub fn print_outcome(client: &Client, outcome: &Outcome, options: &RunOptions) -
             format: options.output,
             fields: options.fields.clone(),
             quiet: options.quiet,
+            changes: (!outcome.ops.is_empty())
+                .then(|| present::changes(&outcome.ops, &image.value)),
         };
         output::print_image(&image.value, &image.raw, &style)?;
     }
     Ok(())
+}
+
+/// `--diff`: the attributes the edit touched, before → after; with
+/// `--dry-run`, as the edit would leave them (nothing was sent).
+fn print_diff(outcome: &Outcome, options: &RunOptions) -> Result<()> {
+    for key in &outcome.skipped {
+        note(options, &format!("'{key}' is not set; skipped"));
+    }
+    if outcome.unchanged {
+        note(options, "nothing to change; no request sent");
+    }
+    let Some(before) = outcome.before.as_ref().or(outcome.image.as_ref()) else {
+        return Ok(());
+    };
+    let after = match (&outcome.planned, &outcome.image) {
+        (None, Some(image)) if !outcome.unchanged => image.value.clone(),
+        _ => present::apply(&before.value, &outcome.ops),
+    };
+    if outcome.planned.is_some() {
+        note(
+            options,
+            "--dry-run: nothing was sent; the edit would change:",
+        );
+    }
+    if options.quiet {
+        return Ok(());
+    }
+    let entries = present::diff(&before.value, &after, &outcome.ops);
+    let stdout = std::io::stdout();
+    let terminal = std::io::IsTerminal::is_terminal(&stdout);
+    let mut out = stdout.lock();
+    if options.output == output::OutputFormat::Json {
+        serde_json::to_writer_pretty(&mut out, &present::diff_json(&entries))
+            .map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        let text = present::diff_text(&entries);
+        if terminal {
+            out.write_all(sanitize::escape_keep_newlines(&text).as_bytes())?;
+        } else {
+            out.write_all(text.as_bytes())?;
+        }
+    }
+    out.flush().map_err(Error::from)
 }

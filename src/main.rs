@@ -12,7 +12,7 @@ use ims_patch::sanitize::escape_keep_newlines as escape;
 fn main() {
     // Shell completion requests (IMS_PATCH_COMPLETE=bash ims-patch -- ...)
     // end here.
-    clap_complete::CompleteEnv::with_factory(Cli::command)
+    clap_complete::CompleteEnv::with_factory(ims_patch::complete::command)
         .var(commands::generate::COMPLETE_VAR)
         .bin("ims-patch")
         .completer("ims-patch")

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::io::{self, IsTerminal, Write};
 
-use comfy_table::{presets, ContentArrangement, Table};
+use comfy_table::{presets, Attribute, Cell, ColumnConstraint, ContentArrangement, Table};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -24,6 +24,8 @@ pub enum OutputFormat {
     /// key order and repeated keys kept); with --field, those keys' values
     /// as the server wrote them
     Json,
+    /// The values alone, one per line, in --field order (see `present`)
+    Value,
 }
 
 /// What to print and how.
@@ -32,6 +34,9 @@ pub struct Style {
     pub format: OutputFormat,
     pub fields: Vec<String>,
     pub quiet: bool,
+    /// On a terminal: the attributes an edit set, marked in the table
+    /// (bold) unless `NO_COLOR`, and those it removed, named below it.
+    pub changes: Option<crate::present::Changes>,
 }
 
 /// Keeps only `fields` (in the order given); names those that the image
@@ -61,6 +66,18 @@ fn cell(value: &Value) -> String {
 
 /// The image as a two-column table; keys sorted unless `keep_order`.
 pub fn table(image: &Value, keep_order: bool, terminal: bool) -> Table {
+    table_marked(image, keep_order, terminal, &|_| false)
+}
+
+/// Like [`table`], with the rows whose key is `marked` in bold (the caller
+/// decides whether escape codes may be written) and, on a terminal, a
+/// width that survives a terminal reporting 0x0 (`present::table_width`).
+pub fn table_marked(
+    image: &Value,
+    keep_order: bool,
+    terminal: bool,
+    marked: &dyn Fn(&str) -> bool,
+) -> Table {
     let mut rows: Vec<(&String, &Value)> = image
         .as_object()
         .map(|o| o.iter().collect())
@@ -70,15 +87,34 @@ pub fn table(image: &Value, keep_order: bool, terminal: bool) -> Table {
     }
     let mut t = Table::new();
     if terminal {
+        let longest = rows.iter().map(|(k, _)| k.chars().count()).max();
+        let width = crate::present::table_width(
+            crate::present::terminal_columns(1),
+            std::env::var_os("COLUMNS").as_deref(),
+            longest.unwrap_or(0).max("Property".len()),
+        );
         t.load_style(presets::UTF8_FULL_CONDENSED)
-            .set_content_arrangement(ContentArrangement::Dynamic);
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
     } else {
         t.load_style(presets::ASCII_FULL_CONDENSED)
             .set_content_arrangement(ContentArrangement::Disabled);
     }
     t.set_header(["Property", "Value"]);
     for (k, v) in rows {
-        t.add_row([sanitize::escape(k).into_owned(), cell(v)]);
+        let row = [Cell::new(sanitize::escape(k)), Cell::new(cell(v))];
+        if marked(k) {
+            t.enforce_styling();
+            t.add_row(row.map(|c| c.add_attribute(Attribute::Bold)));
+        } else {
+            t.add_row(row);
+        }
+    }
+    if terminal {
+        // Property names are never broken; the width leaves room for them.
+        if let Some(keys) = t.column_mut(0) {
+            keys.set_constraint(ColumnConstraint::ContentWidth);
+        }
     }
     t
 }
@@ -227,6 +263,13 @@ pub fn print_image(image: &Value, raw: &[u8], style: &Style) -> io::Result<()> {
             writeln!(out)?;
             out.flush()
         }
+        OutputFormat::Value => {
+            let (_, missing) = select(image, &style.fields);
+            warn(missing);
+            let mut out = stdout.lock();
+            crate::present::write_values(&mut out, image, &style.fields, terminal)?;
+            out.flush()
+        }
         OutputFormat::Table => {
             let selected;
             let shown = if style.fields.is_empty() {
@@ -238,9 +281,15 @@ pub fn print_image(image: &Value, raw: &[u8], style: &Style) -> io::Result<()> {
                 &selected
             };
             let mut out = stdout.lock();
+            let changes = style.changes.as_ref().filter(|_| terminal);
+            let bold = crate::present::styled(terminal, std::env::var_os("NO_COLOR").as_deref());
+            let marked = |k: &str| bold && changes.is_some_and(|c| c.touched.contains(k));
             // Line by line: a table of a large image is never held twice.
-            for line in table(shown, !style.fields.is_empty(), terminal).lines() {
+            for line in table_marked(shown, !style.fields.is_empty(), terminal, &marked).lines() {
                 writeln!(out, "{line}")?;
+            }
+            if let Some(changes) = changes {
+                crate::present::write_removed(&mut out, &changes.removed)?;
             }
             out.flush()
         }

@@ -171,7 +171,7 @@ complete_line ims-patch --profile ''
     );
     assert_eq!(lines[0].trim(), "rename");
     assert!(lines[1].contains("--patch-format"), "{text}");
-    assert_eq!(lines[2].trim(), "table json");
+    assert_eq!(lines[2].trim(), "table json value");
     assert_eq!(lines[3].trim(), "eu-de lab");
 }
 

@@ -52,6 +52,8 @@ pub struct Options {
     pub settings: RunSettings,
     pub jobs: usize,
     pub output: OutputFormat,
+    /// `--field`: with `-o value`, the members of each result printed.
+    pub fields: Vec<String>,
     pub quiet: bool,
     /// Stop starting images after this many failures.
     pub max_failures: Option<u64>,
@@ -389,6 +391,12 @@ where
                 match options.output {
                     OutputFormat::Json => bar.suspend(|| {
                         writeln!(stdout, "{}", done.result.to_json_line())
+                            .and_then(|()| stdout.flush())
+                    }),
+                    OutputFormat::Value => bar.suspend(|| {
+                        let record =
+                            serde_json::to_value(&done.result).map_err(std::io::Error::other)?;
+                        crate::present::write_result_values(&mut stdout, &record, &options.fields)
                             .and_then(|()| stdout.flush())
                     }),
                     _ => {

@@ -73,6 +73,7 @@ pub fn undoable(
     let settings = super::RunSettings {
         patch_format: options.patch_format,
         dry_run: options.dry_run,
+        read_first: options.diff,
     };
     Some(edit.and_then(|edit| {
         if options.dry_run {
@@ -117,6 +118,7 @@ fn shifted(image: &Option<String>, rest: &[String]) -> Vec<String> {
 
 fn set_attr_edit(args: &SetAttrArgs) -> Result<Edit> {
     super::set_attr::edit(&SetAttrArgs {
+        diff: false,
         selection: SelectionArgs::default(),
         image: None,
         pairs: shifted(&args.image, &args.pairs),
@@ -125,6 +127,7 @@ fn set_attr_edit(args: &SetAttrArgs) -> Result<Edit> {
 
 fn unset_attr_edit(args: &UnsetAttrArgs) -> Result<Edit> {
     super::unset_attr::edit(&UnsetAttrArgs {
+        diff: false,
         selection: SelectionArgs::default(),
         ignore_missing: args.ignore_missing,
         image: None,
@@ -142,6 +145,7 @@ fn describe_edit(args: &DescribeArgs) -> Result<Edit> {
         .hint("the images come from the selection; quote the text as one argument"));
     }
     super::describe::edit(&DescribeArgs {
+        diff: false,
         selection: SelectionArgs::default(),
         clear: args.clear,
         ignore_missing: args.ignore_missing,
@@ -297,9 +301,11 @@ fn batch_options(
         settings: super::RunSettings {
             patch_format: options.patch_format,
             dry_run: options.dry_run,
+            read_first: false,
         },
         jobs: options.batch.jobs,
         output: options.output,
+        fields: options.fields.clone(),
         quiet: options.quiet,
         max_failures: if control.fail_fast {
             Some(1)
@@ -488,6 +494,9 @@ pub fn list(client: &Client, args: &ListArgs, options: &RunOptions) -> Result<()
                     .map_err(std::io::Error::from)?;
                 out.write_all(b"\n")?;
             }
+            OutputFormat::Value => {
+                crate::present::write_list_values(&mut out, &image, &options.fields)?;
+            }
             _ => rows.push(
                 picked
                     .values()
@@ -500,7 +509,7 @@ pub fn list(client: &Client, args: &ListArgs, options: &RunOptions) -> Result<()
             ),
         }
     }
-    if options.output != OutputFormat::Json && count > 0 {
+    if options.output == OutputFormat::Table && count > 0 {
         use std::io::IsTerminal;
         let mut table = comfy_table::Table::new();
         if std::io::stdout().is_terminal() {

@@ -45,6 +45,7 @@ mod tests {
 
     fn args(text: Option<&str>, clear: bool, ignore_missing: bool) -> DescribeArgs {
         DescribeArgs {
+            diff: false,
             selection: Default::default(),
             clear,
             ignore_missing,

@@ -58,6 +58,10 @@ pub struct Outcome {
     pub sent: Vec<WireRequest>,
     /// With `--dry-run`: the request that was not sent.
     pub planned: Option<WireRequest>,
+    /// The ops sent (or planned), after skipping and v2.0's replaces.
+    pub ops: Vec<Op>,
+    /// With `RunSettings::read_first` (`--diff`): the image before the edit.
+    pub before: Option<Image>,
 }
 
 /// How the runner sends.
@@ -65,6 +69,8 @@ pub struct Outcome {
 pub struct RunSettings {
     pub patch_format: PatchFormat,
     pub dry_run: bool,
+    /// Read the image before editing it, into `Outcome::before` (`--diff`).
+    pub read_first: bool,
 }
 
 /// Whether `image` is written as an image ID (a hyphenated UUID); anything
@@ -311,8 +317,11 @@ pub fn run_edit_with(
         current = known;
     }
     outcome.id = Some(id.clone());
-    if needs_read(edit, format) && current.is_none() {
+    if (settings.read_first || needs_read(edit, format)) && current.is_none() {
         current = Some(read_image(client, &id, &mut outcome)?);
+    }
+    if settings.read_first {
+        outcome.before = current.clone();
     }
     let mut present: HashSet<String> = match current.as_ref().map(|i| &i.value) {
         Some(Value::Object(obj)) => obj.keys().cloned().collect(),
@@ -320,6 +329,7 @@ pub fn run_edit_with(
     };
     let (ops, skipped) = plan(edit, &mut present, format);
     outcome.skipped = skipped;
+    outcome.ops = ops.clone();
     if ops.is_empty() && !edit.ops.is_empty() {
         outcome.unchanged = true;
         outcome.image = current;

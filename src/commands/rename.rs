@@ -24,6 +24,7 @@ mod tests {
     #[test]
     fn renames_with_replace() {
         let args = RenameArgs {
+            diff: false,
             image: "i".into(),
             name: "ims_test01".into(),
         };

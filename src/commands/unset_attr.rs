@@ -36,6 +36,7 @@ mod tests {
     #[test]
     fn one_remove_per_key() {
         let args = UnsetAttrArgs {
+            diff: false,
             selection: Default::default(),
             ignore_missing: true,
             image: Some("i".into()),

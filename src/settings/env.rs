@@ -52,6 +52,17 @@ pub fn from_process(
     dry_run: bool,
     verbose: bool,
 ) -> Result<(ConnectionSettings, RunOptions)> {
+    let resolved = resolved_from_process(matches)?;
+    Ok((
+        connection(&resolved)?,
+        run_options(&resolved, fields, quiet, dry_run, verbose),
+    ))
+}
+
+/// The resolved table of this process (flags, environment, config file,
+/// clouds.yaml cloud), for callers that read settings beyond the
+/// connection and run options (the completion cache reads `cache_dir`).
+pub fn resolved_from_process(matches: &ArgMatches) -> Result<Resolved> {
     let flags = flags(matches);
     let env = process_env;
     let (path, explicit) = config_path(&flags, &env, file::default_path())?;
@@ -60,14 +71,10 @@ pub fn from_process(
         ..Default::default()
     });
     let resolved = resolve(&flags, &env, &file)?;
-    let resolved = match with_cloud(&resolved, &flags, &env, &file)? {
+    Ok(match with_cloud(&resolved, &flags, &env, &file)? {
         Some(r) => r,
         None => resolved,
-    };
-    Ok((
-        connection(&resolved)?,
-        run_options(&resolved, fields, quiet, dry_run, verbose),
-    ))
+    })
 }
 
 /// The settings again with the selected clouds.yaml cloud (`--os-cloud`,

@@ -94,6 +94,8 @@ pub struct RunOptions {
     pub quiet: bool,
     pub dry_run: bool,
     pub verbose: bool,
+    /// `--diff` (an editing command's flag): print before → after.
+    pub diff: bool,
     /// Batch runs and retries (issue #10).
     pub batch: BatchOptions,
 }
@@ -269,6 +271,7 @@ pub fn run_options(
         quiet,
         dry_run,
         verbose,
+        diff: false,
         batch: BatchOptions {
             jobs: r.count("jobs").map_or(4, |c| c.value as usize),
             retry: crate::client::retry::RetryPolicy {

@@ -480,7 +480,7 @@ mod tests {
         let e = resolve(&flags(&[]), &env_of(&[("IMS_PATCH_OUTPUT", "xml")]), &empty).unwrap_err();
         assert_eq!(
             (e.exit_code(), e.message.as_str()),
-            (3, "IMS_PATCH_OUTPUT='xml' is not table or json")
+            (3, "IMS_PATCH_OUTPUT='xml' is not table or json or value")
         );
         assert_eq!(e.hints, ["fix or unset IMS_PATCH_OUTPUT"]);
 

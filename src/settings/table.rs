@@ -173,6 +173,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting::new("output", Parse::Choice(&[
         ("table", "Two columns, Property and Value, keys sorted; control and bidi characters shown as escapes"),
         ("json", "The image exactly as the server returned it, re-indented (numbers, key order and repeated keys kept); with --field, those keys' values as the server wrote them"),
+        ("value", "The values alone, one per line, in --field order (all in table order without it); text raw (escaped on a terminal), other values as JSON, a missing one as an empty line"),
     ]), Run, "Output format of the image")
         .flag("--output", Some("FORMAT"))
         .short('o')

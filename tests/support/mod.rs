@@ -15,6 +15,7 @@ use serde_json::Value;
 
 pub mod fault;
 pub mod proxy;
+pub mod pty;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ims-patch");
 pub const SEED_ID: &str = "33ad552d-1149-471c-8190-ff6776174a00";
@@ -137,6 +138,12 @@ impl Ims {
         std::fs::write(&path, text).unwrap();
         set_mode(&path, 0o600);
         self
+    }
+
+    /// The command line as it stands (for running it on a pseudo-terminal);
+    /// the home directory lives as long as the returned guard.
+    pub fn command(self) -> (Command, Arc<tempfile::TempDir>) {
+        (self.cmd, self._home)
     }
 
     /// Starts the binary with piped stdout and stderr (to signal it),

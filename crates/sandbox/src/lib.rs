@@ -178,6 +178,43 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     running.serve(server::WORKERS)
 }
 
+/// A sandbox serving on background threads of this process, for running
+/// something against it (`ims-patch sandbox -- COMMAND`).
+pub struct Background {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    pub image_count: usize,
+    shared: std::sync::Arc<server::Shared>,
+}
+
+/// Binds, loads and starts serving on background threads; returns at once.
+pub fn start_background(opts: &Options) -> anyhow::Result<Background> {
+    let running = server::start(opts)?;
+    let background = Background {
+        endpoint: running.endpoint.clone(),
+        image_count: running.image_count,
+        shared: std::sync::Arc::clone(&running.shared),
+    };
+    std::thread::Builder::new()
+        .name("sandbox".into())
+        .spawn(move || running.serve(server::WORKERS))?;
+    Ok(background)
+}
+
+impl Background {
+    /// Stops answering: waits for the request being handled (its state
+    /// file and journal line are written under the same lock) and keeps
+    /// the lock, so that no other starts, until the process exits.
+    pub fn stop(self) {
+        let guard = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        std::mem::forget(guard);
+    }
+}
+
 /// The `export` lines for a client of an AK/SK sandbox: the endpoint, the
 /// key pair and a region (whose project the client looks up here).
 fn aksk_exports(endpoint: &str, gw: &aksk::Gateway) -> String {
