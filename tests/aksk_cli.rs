@@ -265,6 +265,25 @@ fn auth_status_names_the_keys_sources_never_the_secret() {
 }
 
 #[test]
+fn auth_token_says_a_key_pair_has_no_token() {
+    let sb = sandbox();
+    let cache = tempfile::tempdir().unwrap();
+    for what in ["token", "login"] {
+        let out = ims(&sb, cache.path()).args(["auth", what]).run();
+        assert_eq!(out.code, 3, "{}", out.stderr);
+        assert!(
+            out.stderr
+                .contains("the access key pair signs each request: there is no login and no token"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stdout.is_empty());
+        no_secret(&out, &[]);
+    }
+    assert!(sb.requests().is_empty(), "nothing is sent");
+}
+
+#[test]
 fn refused_signatures_exit_4_with_what_to_check() {
     let sb = sandbox();
     let cache = tempfile::tempdir().unwrap();

@@ -30,7 +30,7 @@ pub fn run(connection: ConnectionSettings, options: &RunOptions, args: &AuthArgs
         return print(&status(&connection, session.as_ref()), json, options);
     }
     let Some(session) = session else {
-        return Err(no_login());
+        return Err(no_login(&connection.credential));
     };
     match args.what {
         AuthCommand::Login => {
@@ -60,9 +60,23 @@ pub fn run(connection: ConnectionSettings, options: &RunOptions, args: &AuthArgs
     }
 }
 
-fn no_login() -> Error {
-    Error::config("no login is configured")
-        .hint("select a cloud of clouds.yaml with --os-cloud NAME or OS_CLOUD, or set OS_AUTH_URL with OS_USERNAME, OS_PASSWORD, ... (an openrc file), or put auth_url and its keys in a profile")
+fn no_login(credential: &CredentialSource) -> Error {
+    let hint = "select a cloud of clouds.yaml with --os-cloud NAME or OS_CLOUD, or set OS_AUTH_URL with OS_USERNAME, OS_PASSWORD, ... (an openrc file), or put auth_url and its keys in a profile";
+    match credential {
+        CredentialSource::AkSk(_) => Error::config(
+            "the access key pair signs each request: there is no login and no token to show",
+        )
+        .hint("'ims-patch auth status' shows which key pair is used and where it came from")
+        .hint(format!("to log in with Keystone instead: {hint}")),
+        CredentialSource::Token(_)
+        | CredentialSource::TokenFile(_)
+        | CredentialSource::TokenCommand(_) => {
+            Error::config("a token is given as it is: there is no login to run")
+                .hint("'ims-patch auth status' shows where the token comes from")
+                .hint(format!("to log in with Keystone instead: {hint}"))
+        }
+        _ => Error::config("no login is configured").hint(hint),
+    }
 }
 
 fn time(t: SystemTime) -> String {

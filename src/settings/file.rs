@@ -148,7 +148,7 @@ pub fn load(path: &Path, explicit: Option<&super::Source>) -> Result<Option<Conf
         .values()
         .any(|p| p.keys().any(|k| secret_keys.contains(&k.as_str())))
     {
-        warn_if_shared(path, "holds a token");
+        warn_if_shared(path, "holds a secret");
     }
     Ok(Some(config))
 }
