@@ -288,3 +288,46 @@ fn value_for_list_and_batch_results() {
     assert!(run.stderr.contains("--diff"), "{}", run.stderr);
     assert_eq!(sb.image(SEED_ID)["__os_bit"], "32");
 }
+
+#[test]
+fn diff_dry_run_of_a_remove_that_would_be_refused_fails_as_the_edit_would() {
+    let sb = Sandbox::start();
+    // The real edit is refused (409, exit 6): the review must not say it is fine.
+    let real = sb
+        .ims()
+        .args(["unset-attr", SEED_ID, "__nope", "--diff"])
+        .run();
+    real.code(6);
+    sb.clear_journal();
+    let run = sb
+        .ims()
+        .args([
+            "unset-attr",
+            SEED_ID,
+            "__os_bit",
+            "__nope",
+            "--diff",
+            "--dry-run",
+        ])
+        .run();
+    run.code(6);
+    assert!(run.stderr.contains("'__nope' is not set"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(run.stderr.contains("--ignore-missing"), "{}", run.stderr);
+    assert_eq!(sb.request_lines(), [format!("GET /v2/images/{SEED_ID}")]);
+    // With --ignore-missing the review shows what would be removed.
+    let run = sb
+        .ims()
+        .args([
+            "unset-attr",
+            SEED_ID,
+            "__os_bit",
+            "__nope",
+            "--diff",
+            "--dry-run",
+        ])
+        .arg("--ignore-missing")
+        .run();
+    run.ok();
+    assert_eq!(run.stdout, "__os_bit: \"64\" → (not set)\n");
+}
