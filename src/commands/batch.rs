@@ -123,6 +123,15 @@ fn set_attr_edit(args: &SetAttrArgs) -> Result<Edit> {
         image: None,
         pairs: shifted(&args.image, &args.pairs),
     })
+    .map_err(|mut e| {
+        // The one-image example (`set-attr IMAGE ...`) misleads here.
+        if e.hints.iter().any(|h| h.contains("set-attr IMAGE")) {
+            e.hints = vec![
+                "with --where or --images-from, every argument is an edit (no IMAGE): for example, ims-patch set-attr --where name=NAME __os_bit=64".into(),
+            ];
+        }
+        e
+    })
 }
 
 fn unset_attr_edit(args: &UnsetAttrArgs) -> Result<Edit> {
