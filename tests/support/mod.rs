@@ -3,8 +3,6 @@
 //! (`fault`) for answers the sandbox never gives (redirects, 5xx, stalls,
 //! hostile bodies, TLS with a certificate the test makes).
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
