@@ -250,7 +250,10 @@ fn cache_file(client: &Client, dir: Option<&Path>, question: &str) -> Option<Pat
         hash.update(part.as_bytes());
         hash.update(&[0]);
     }
-    Some(dir?.join(format!("{}.json", hex::encode(&hash.finish().as_ref()[..16]))))
+    Some(dir?.join(format!(
+        "{}.json",
+        hex::encode(&hash.finish().as_ref()[..16])
+    )))
 }
 
 fn read_cache(path: &Path) -> Option<Value> {

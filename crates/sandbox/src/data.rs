@@ -229,7 +229,10 @@ impl Store {
             _ => None,
         };
         let mut memory = Blocks::default();
-        let (mut md5, mut sha) = (Md5::new(), ring::digest::Context::new(&ring::digest::SHA512));
+        let (mut md5, mut sha) = (
+            Md5::new(),
+            ring::digest::Context::new(&ring::digest::SHA512),
+        );
         let mut head = Vec::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
