@@ -398,7 +398,7 @@ fn select_and_run(
     if let Some(Err(first)) = source.peek() {
         if first.image.starts_with("GET ") {
             return Err(Error::new(
-                first.exit_code.map_or(Kind::Runtime, kind_of_exit_code),
+                first.exit_code.map_or(Kind::Runtime, Kind::from_exit_code),
                 first.error.clone().unwrap_or_default(),
             ));
         }
@@ -416,21 +416,6 @@ fn describe_filters(filters: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     }
-}
-
-fn kind_of_exit_code(code: i32) -> Kind {
-    [
-        Kind::Usage,
-        Kind::Config,
-        Kind::Auth,
-        Kind::NotFound,
-        Kind::Conflict,
-        Kind::Rejected,
-        Kind::Server,
-    ]
-    .into_iter()
-    .find(|k| k.exit_code() == code)
-    .unwrap_or(Kind::Runtime)
 }
 
 /// `ims-patch apply FILE|-`.
