@@ -1,7 +1,7 @@
 //! clouds.yaml and secure.yaml, read as openstacksdk reads them
 //! (openstack/config/loader.py, 4.x), into one [`AuthConfig`] whose every
 //! value names where it came from. The `OS_*` variables are read by the
-//! settings table (`crate::settings`), not here.
+//! settings table (src/settings/), not here.
 //!
 //! Deliberate differences from openstacksdk: a malformed file is an error
 //! naming the file and line (openstacksdk skips it with a log line), and an
