@@ -92,19 +92,8 @@ pub fn undoable(
             commands::run_edit_with(client, settings, &id, &edit, Some(prior.clone()))
                 .map_err(commands::ignore_missing_hint)?;
         if let (false, Value::Object(prior)) = (outcome.unchanged, &prior.value) {
-            let mut present = prior.keys().cloned().collect();
-            let (ops, _) = commands::plan(&edit, &mut present, options.patch_format);
-            let undo = super::undo::undo_ops(prior, &ops).map_err(|why| {
-                Error::runtime(format!(
-                    "image {id} was changed, but its undo line cannot be made: {why}"
-                ))
-            })?;
-            journal.record(&id, &undo).map_err(|e| {
-                Error::runtime(format!(
-                    "image {id} was changed, but its undo line was not written: {}",
-                    e.message
-                ))
-            })?;
+            let undo = run::undo_of(&id, &edit, prior, options.patch_format)?;
+            run::record_undo(&journal, &id, &undo)?;
         }
         scratch.sent.append(&mut outcome.sent);
         outcome.sent = scratch.sent;
