@@ -255,11 +255,6 @@ fn print(value: &Value, json: bool, options: &RunOptions) -> Result<()> {
             Value::Object(o) => pairs("", o).join(" "),
             other => other.to_string(),
         };
-        let text = if text.is_empty() {
-            "-".to_string()
-        } else {
-            text
-        };
         let sep = if text.starts_with('\n') { ":" } else { ": " };
         writeln!(out, "{key}{sep}{text}")?;
     }
