@@ -685,3 +685,20 @@ fn an_image_given_with_a_selection_is_refused_with_a_hint_for_the_selection_form
     );
     assert!(sb.request_lines().is_empty());
 }
+
+#[test]
+fn an_unreadable_image_list_names_the_option_it_came_from() {
+    let sb = Sandbox::start();
+    let run = sb
+        .ims()
+        .args(["set-attr", "--images-from", "/nonexistent/ids.txt", "a=1"])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("cannot read the image list '/nonexistent/ids.txt' (from --images-from)"),
+        "{}",
+        run.stderr
+    );
+    assert!(sb.request_lines().is_empty());
+}

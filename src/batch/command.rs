@@ -327,15 +327,20 @@ fn line_failure(origin: &str, e: LineError) -> ImageResult {
 }
 
 /// Opens FILE, or standard input for `-`.
-fn open_input(path: &Path, what: &str) -> Result<(Box<dyn BufRead + Send>, String)> {
+/// `source` names the option the path came from (` (from --images-from)`).
+fn open_input(path: &Path, what: &str, source: &str) -> Result<(Box<dyn BufRead + Send>, String)> {
     if path == Path::new("-") {
         return Ok((
             Box::new(BufReader::new(std::io::stdin())),
             "standard input".into(),
         ));
     }
-    let file = File::open(path)
-        .map_err(|e| Error::usage(format!("cannot read {what} '{}': {e}", path.display())))?;
+    let file = File::open(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read {what} '{}'{source}: {e}",
+            path.display()
+        ))
+    })?;
     Ok((
         Box::new(BufReader::new(file)),
         format!("'{}'", path.display()),
@@ -350,7 +355,7 @@ fn select_and_run(
 ) -> Result<i32> {
     crate::patch::validate(&edit.ops)?;
     if let Some(path) = &selection.images_from {
-        let (reader, origin) = open_input(path, "the image list")?;
+        let (reader, origin) = open_input(path, "the image list", " (from --images-from)")?;
         let batch = batch_options(
             options,
             &selection.control,
@@ -421,13 +426,13 @@ fn describe_filters(filters: &[String]) -> String {
 pub fn apply(client: &Client, args: &ApplyArgs, options: &RunOptions) -> Result<i32> {
     let mut total = None;
     if args.file != Path::new("-") {
-        let (reader, origin) = open_input(&args.file, "the edits file")?;
+        let (reader, origin) = open_input(&args.file, "the edits file", "")?;
         match check_all(reader) {
             Ok(count) => total = Some(count as u64),
             Err(errors) => return Err(errors.to_error(&origin)),
         }
     }
-    let (reader, origin) = open_input(&args.file, "the edits file")?;
+    let (reader, origin) = open_input(&args.file, "the edits file", "")?;
     let batch = batch_options(
         options,
         &args.control,
