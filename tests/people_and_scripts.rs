@@ -331,3 +331,39 @@ fn diff_dry_run_of_a_remove_that_would_be_refused_fails_as_the_edit_would() {
     run.ok();
     assert_eq!(run.stdout, "__os_bit: \"64\" → (not set)\n");
 }
+
+#[test]
+fn list_and_batch_result_tables_fit_the_terminal() {
+    let sb = Sandbox::start();
+    let widest = |screen: &str| screen.lines().map(|l| l.chars().count()).max().unwrap();
+    let run = on_terminal(
+        sb.ims().args([
+            "list",
+            "--field",
+            "__os_version",
+            "--field",
+            "__description",
+        ]),
+        60,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(widest(&run.screen) <= 60, "{}", run.screen);
+    // A failure's long error is wrapped inside its cell, not past the edge.
+    let run = on_terminal(
+        sb.ims().args([
+            "unset-attr",
+            "--where",
+            "name=ims_test",
+            "__not_set_anywhere",
+        ]),
+        100,
+    );
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(widest(&run.screen) <= 100, "{}", run.screen);
+    assert!(run.screen.contains("failed"), "{}", run.screen);
+    assert!(
+        run.screen.contains(&format!(" {SEED_ID} ")),
+        "{}",
+        run.screen
+    );
+}

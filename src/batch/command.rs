@@ -500,13 +500,8 @@ pub fn list(client: &Client, args: &ListArgs, options: &RunOptions) -> Result<()
     }
     if options.output == OutputFormat::Table && count > 0 {
         use std::io::IsTerminal;
-        let mut table = comfy_table::Table::new();
-        if std::io::stdout().is_terminal() {
-            table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-        } else {
-            table.load_style(comfy_table::presets::ASCII_FULL_CONDENSED);
-        }
-        table.set_header(columns.iter().map(|c| c.to_ascii_uppercase()));
+        let header: Vec<String> = columns.iter().map(|c| c.to_ascii_uppercase()).collect();
+        let mut table = crate::output::rows_table_with(std::io::stdout().is_terminal(), &header);
         for row in rows {
             table.add_row(row);
         }
