@@ -244,14 +244,16 @@ fn client(matches: &ArgMatches) -> Option<(Client, Option<PathBuf>)> {
 
 /// The cache file of one question to one service as one credential.
 fn cache_file(client: &Client, dir: Option<&Path>, question: &str) -> Option<PathBuf> {
-    use sha2::Digest;
     let endpoint = client.endpoint().ok()?.value.url(&[]).to_string();
-    let mut hash = sha2::Sha256::new();
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     for part in [endpoint.as_str(), &client.credential().source(), question] {
         hash.update(part.as_bytes());
-        hash.update([0]);
+        hash.update(&[0]);
     }
-    Some(dir?.join(format!("{}.json", hex::encode(&hash.finalize()[..16]))))
+    Some(dir?.join(format!(
+        "{}.json",
+        hex::encode(&hash.finish().as_ref()[..16])
+    )))
 }
 
 fn read_cache(path: &Path) -> Option<Value> {

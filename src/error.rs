@@ -25,6 +25,26 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in exit-code order.
+    pub const ALL: [Kind; 8] = [
+        Kind::Runtime,
+        Kind::Usage,
+        Kind::Config,
+        Kind::Auth,
+        Kind::NotFound,
+        Kind::Conflict,
+        Kind::Rejected,
+        Kind::Server,
+    ];
+
+    /// The kind that exits with `code`; `Runtime` for a code of none.
+    pub fn from_exit_code(code: i32) -> Kind {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.exit_code() == code)
+            .unwrap_or(Kind::Runtime)
+    }
+
     pub fn exit_code(self) -> i32 {
         match self {
             Kind::Runtime => 1,
@@ -197,17 +217,16 @@ mod tests {
     }
 
     #[test]
+    fn exit_codes_map_back_to_their_kind() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::from_exit_code(kind.exit_code()), kind);
+        }
+        assert_eq!(Kind::from_exit_code(130), Kind::Runtime);
+    }
+
+    #[test]
     fn every_kind_is_documented() {
-        for kind in [
-            Kind::Runtime,
-            Kind::Usage,
-            Kind::Config,
-            Kind::Auth,
-            Kind::NotFound,
-            Kind::Conflict,
-            Kind::Rejected,
-            Kind::Server,
-        ] {
+        for kind in Kind::ALL {
             let line = format!("  {}  ", kind.exit_code());
             assert!(EXIT_CODES_HELP.contains(&line), "{kind:?}");
         }

@@ -129,7 +129,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
     }
     let mut client = Client::new(connection)?;
     client.set_retry(options.batch.retry);
-    if let Some(code) = commands::batch::dispatch(&client, &command, &options) {
+    if let Some(code) = batch::command::dispatch(&client, &command, &options) {
         return code;
     }
     let run = RunSettings {
@@ -147,7 +147,7 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
             },
         );
     }
-    let outcome = match commands::batch::undoable(&client, &command, &options) {
+    let outcome = match batch::command::undoable(&client, &command, &options) {
         Some(outcome) => outcome?,
         None => single(&client, run, command)?,
     };

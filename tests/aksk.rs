@@ -4,9 +4,8 @@
 //! huaweicloudsdkcore 3.1.219) on many generated requests. The vendor tests
 //! need the venv from `tests/aksk/setup.sh`, named by `IMS_PATCH_AKSK_PYTHON`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::Write;
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ims_patch::aksk::{self, AkSk, Signed};
@@ -15,10 +14,10 @@ use ims_patch_sandbox::aksk::{Gateway, Received, Refusal};
 use serde_json::{json, Value};
 use url::Url;
 
+use crate::support::vendor::{self, VendorProxy};
+
 const AK: &str = "AKIDEXAMPLE0000000000";
 const SK: &str = "SKEXAMPLE0000000000000000000000000000000";
-const NEEDS_VENDOR: &str =
-    "set IMS_PATCH_AKSK_PYTHON=$(bash tests/aksk/setup.sh) to run the vendor signer tests";
 
 /// 2026-12-01T12:00:00Z.
 fn when() -> SystemTime {
@@ -286,18 +285,10 @@ fn the_sandbox_verifies_what_the_client_signs() {
     }
 }
 
-fn vendor_python() -> PathBuf {
-    PathBuf::from(std::env::var_os("IMS_PATCH_AKSK_PYTHON").expect(NEEDS_VENDOR))
-}
-
-fn vendor_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aksk/vendor_sign.py")
-}
-
 /// Signs the described requests with the vendor's Signer.
 fn vendor_sign(descriptions: &[Value]) -> Vec<Value> {
-    let mut child = Command::new(vendor_python())
-        .arg(vendor_script())
+    let mut child = Command::new(vendor::python())
+        .arg(vendor::script())
         .arg("sign")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -402,56 +393,10 @@ fn the_sandbox_accepts_what_the_vendor_signs() {
     }
 }
 
-/// The recording proxy, killed on drop.
-struct VendorProxy {
-    child: Child,
-    url: String,
-    record: tempfile::NamedTempFile,
-}
-
-impl VendorProxy {
-    fn start() -> VendorProxy {
-        let record = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(vendor_python())
-            .arg(vendor_script())
-            .args(["proxy", "--ak", AK, "--sk", SK, "--record"])
-            .arg(record.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run vendor_sign.py proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("http://127.0.0.1:"), "proxy said {line:?}");
-        VendorProxy {
-            child,
-            url: line.trim().to_string(),
-            record,
-        }
-    }
-
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.record.path())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for VendorProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs huaweicloudsdkcore: run by .ci/run"]
 fn the_vendor_proxy_checks_what_the_client_sends() {
-    let proxy = VendorProxy::start();
+    let proxy = VendorProxy::start(AK, SK, None);
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()

@@ -6,14 +6,14 @@
 //! `IMS_PATCH_AKSK_PYTHON`) send the vendor's signed requests to the sandbox
 //! and the binary's through the vendor's recording proxy.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value};
 
 use crate::support::fault::{Fault, Reply};
+use crate::support::vendor::{self, VendorProxy};
 use crate::support::{raw_request, Ims, Run, Sandbox, SEED_ID};
 
 const AK: &str = "AKSANDBOX00000000001";
@@ -592,20 +592,10 @@ fn a_temporary_key_sends_its_security_token() {
 
 // ---- the vendor's signer (huaweicloudsdkcore 3.1.219) ----
 
-fn vendor_python() -> PathBuf {
-    PathBuf::from(std::env::var_os("IMS_PATCH_AKSK_PYTHON").expect(
-        "set IMS_PATCH_AKSK_PYTHON=$(bash tests/aksk/setup.sh) to run the vendor signer tests",
-    ))
-}
-
-fn vendor_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/aksk/vendor_sign.py")
-}
-
 /// Runs `vendor_sign.py send` on the described requests.
 fn vendor_send(descriptions: &[Value]) -> Vec<Value> {
-    let mut child = Command::new(vendor_python())
-        .arg(vendor_script())
+    let mut child = Command::new(vendor::python())
+        .arg(vendor::script())
         .arg("send")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -704,59 +694,11 @@ fn the_sandbox_accepts_the_vendors_signed_requests_and_refuses_altered_ones() {
     assert_eq!(accepted, requests.len() * 4);
 }
 
-/// The vendor's recording proxy in front of a sandbox, killed on drop.
-struct VendorProxy {
-    child: Child,
-    url: String,
-    record: tempfile::NamedTempFile,
-}
-
-impl VendorProxy {
-    fn start(target: &str) -> VendorProxy {
-        let record = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(vendor_python())
-            .arg(vendor_script())
-            .args([
-                "proxy", "--ak", AK, "--sk", SK, "--target", target, "--record",
-            ])
-            .arg(record.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("run vendor_sign.py proxy");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert!(line.starts_with("http://127.0.0.1:"), "proxy said {line:?}");
-        VendorProxy {
-            child,
-            url: line.trim().to_string(),
-            record,
-        }
-    }
-
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(self.record.path())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for VendorProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 #[ignore = "needs huaweicloudsdkcore: run by .ci/run"]
 fn the_vendor_recomputes_every_signature_the_binary_sends() {
     let sb = sandbox();
-    let proxy = VendorProxy::start(&sb.endpoint);
+    let proxy = VendorProxy::start(AK, SK, Some(&sb.endpoint));
     let cache = tempfile::tempdir().unwrap();
     let mut commands: Vec<(Vec<String>, Option<String>)> = Vec::new();
     for format in ["v2.1", "v2.0"] {

@@ -1,5 +1,6 @@
-//! The crate boundary: the sandbox (`crates/sandbox`) is the independent oracle the tool is tested against, so it must never depend on the tool's crate or read its source.
+//! The architecture rules, checked on the source: the sandbox (`crates/sandbox`) is the independent oracle the tool is tested against, so it must never depend on the tool's crate or read its source; and the tool's top-level modules import each other without a cycle.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn sandbox_dir() -> PathBuf {
@@ -114,4 +115,107 @@ fn sandbox_source_never_reaches_into_the_tool() {
         }
     }
     assert!(checked > 5, "found only {checked} source files");
+}
+
+/// The top-level modules of the tool that `text` names as `crate::NAME`
+/// (comment lines skipped).
+fn crate_modules_named(text: &str) -> BTreeSet<String> {
+    let mut named = BTreeSet::new();
+    for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                named.insert(name);
+            }
+        }
+    }
+    named
+}
+
+/// A cycle of the module graph, if it has one.
+fn cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut found = path[at..].to_vec();
+            found.push(node.to_string());
+            return Some(found);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, edges, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|n| visit(n, edges, &mut Vec::new(), &mut done))
+}
+
+/// No top-level module of the tool imports one that imports it back
+/// (ARCHITECTURE.md lists them from the bottom up).
+#[test]
+fn the_tools_modules_have_no_cycle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut edges = BTreeMap::<String, BTreeSet<String>>::new();
+    let mut stack = vec![src.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let relative = path.strip_prefix(&src).unwrap();
+            let top = relative
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy()
+                .trim_end_matches(".rs")
+                .to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let named = crate_modules_named(&text);
+            edges
+                .entry(top.clone())
+                .or_default()
+                .extend(named.into_iter().filter(|n| *n != top));
+        }
+    }
+    assert!(edges.len() > 10, "found only {} modules", edges.len());
+    assert_eq!(cycle(&edges), None);
+}
+
+#[test]
+fn the_cycle_check_finds_a_cycle() {
+    let mut edges = BTreeMap::<String, BTreeSet<String>>::new();
+    edges.entry("a".into()).or_default().insert("b".into());
+    edges.entry("b".into()).or_default().insert("c".into());
+    assert_eq!(cycle(&edges), None);
+    edges.entry("c".into()).or_default().insert("a".into());
+    assert_eq!(cycle(&edges).unwrap().len(), 4);
+    assert_eq!(
+        crate_modules_named("use crate::settings::x;\n// crate::client\nlet y = crate::error::E;"),
+        ["error".to_string(), "settings".to_string()].into()
+    );
 }

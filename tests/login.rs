@@ -172,6 +172,26 @@ fn auth_commands_need_a_login_and_status_names_sources() {
 }
 
 #[test]
+fn auth_status_of_a_given_token_shows_no_empty_line() {
+    let run = Ims::new()
+        .env("IMS_PATCH_ENDPOINT", "http://127.0.0.1:9")
+        .env("IMS_PATCH_TOKEN", "t")
+        .args(["auth", "status"])
+        .run();
+    run.ok();
+    assert!(
+        run.stdout.contains(
+            "credential: token (from IMS_PATCH_TOKEN)
+settings: -
+"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(": \n"), "{}", run.stdout);
+}
+
+#[test]
 fn a_profile_token_shadowed_by_an_os_login_is_warned_about_and_admin_token_keeps_it() {
     let sandbox = Sandbox::start();
     let config = format!(

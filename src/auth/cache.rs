@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::auth::keystone::{AuthRequest, IdName, Owner, Service, Token};
 use crate::secret::Secret;
@@ -32,8 +31,8 @@ impl CacheKey {
     /// `None` for logins that are not cached (the token method).
     pub fn of(request: &AuthRequest) -> Option<CacheKey> {
         let identity = request.cache_identity()?;
-        let digest = Sha256::digest(identity.as_bytes());
-        Some(CacheKey(format!("{digest:x}")))
+        let digest = ring::digest::digest(&ring::digest::SHA256, identity.as_bytes());
+        Some(CacheKey(hex::encode(digest)))
     }
 
     pub fn as_str(&self) -> &str {

@@ -1,6 +1,7 @@
-//! clouds.yaml, secure.yaml and `OS_*` variables, read as openstacksdk reads
-//! them (openstack/config/loader.py, 4.x), into one [`AuthConfig`] whose every
-//! value names where it came from.
+//! clouds.yaml and secure.yaml, read as openstacksdk reads them
+//! (openstack/config/loader.py, 4.x), into one [`AuthConfig`] whose every
+//! value names where it came from. The `OS_*` variables are read by the
+//! settings table (src/settings/), not here.
 //!
 //! Deliberate differences from openstacksdk: a malformed file is an error
 //! naming the file and line (openstacksdk skips it with a log line), and an
@@ -806,88 +807,6 @@ fn boolean(v: Option<RawValue>, name: &str) -> Result<Option<Sourced<bool>>> {
     }))
 }
 
-/// The login settings to use: cloud `cloud` when one is selected (by
-/// `--os-cloud`, `OS_CLOUD` or a profile: the caller's precedence), else the
-/// `OS_*` variables ([`from_env`]), else `None`. The config files are only
-/// read when a cloud is selected, so a broken clouds.yaml does not stop an
-/// openrc user.
-pub fn resolve(
-    cloud: Option<&str>,
-    env: &dyn Fn(&str) -> Option<String>,
-    cwd: &Path,
-    home: Option<&Path>,
-    fs: &dyn ConfigFs,
-) -> Result<Option<AuthConfig>> {
-    match cloud {
-        Some(name) => CloudFiles::discover(env, cwd, home, fs)?
-            .cloud(name)
-            .map(Some),
-        None => from_env(env),
-    }
-}
-
-/// The `OS_*` variables read, each as the key openstacksdk makes of it
-/// (`OS_` dropped, lower-cased: loader.py `_get_os_environ`).
-pub const ENV_VARS: &[&str] = &[
-    "OS_AUTH_URL",
-    "OS_AUTH_TYPE",
-    "OS_AUTH_PLUGIN",
-    "OS_USERNAME",
-    "OS_USER_ID",
-    "OS_PASSWORD",
-    "OS_USER_DOMAIN_NAME",
-    "OS_USER_DOMAIN_ID",
-    "OS_PROJECT_NAME",
-    "OS_PROJECT_ID",
-    "OS_PROJECT_DOMAIN_NAME",
-    "OS_PROJECT_DOMAIN_ID",
-    "OS_DOMAIN_NAME",
-    "OS_DOMAIN_ID",
-    "OS_TENANT_NAME",
-    "OS_TENANT_ID",
-    "OS_REGION_NAME",
-    "OS_INTERFACE",
-    "OS_ENDPOINT_TYPE",
-    "OS_IMAGE_INTERFACE",
-    "OS_TOKEN",
-    "OS_AUTH_TOKEN",
-    "OS_APPLICATION_CREDENTIAL_ID",
-    "OS_APPLICATION_CREDENTIAL_NAME",
-    "OS_APPLICATION_CREDENTIAL_SECRET",
-    "OS_CACERT",
-    "OS_INSECURE",
-    "OS_API_TIMEOUT",
-    "OS_IMAGE_ENDPOINT_OVERRIDE",
-    "OS_ACCESS_KEY",
-    "OS_SECRET_KEY",
-    "OS_SECURITY_TOKEN",
-];
-
-/// The login settings of the `OS_*` variables (an openrc file), or `None`
-/// when neither `OS_AUTH_URL` nor `OS_ACCESS_KEY` (AK/SK needs no identity
-/// URL) is set. Empty variables count as unset.
-pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<AuthConfig>> {
-    let set = |var: &str| env(var).filter(|v| !v.is_empty());
-    if set("OS_AUTH_URL").is_none() && set("OS_ACCESS_KEY").is_none() {
-        return Ok(None);
-    }
-    let mut raw = Raw::default();
-    for var in ENV_VARS {
-        if let Some(text) = set(var) {
-            let key = var["OS_".len()..].to_ascii_lowercase();
-            raw.top.insert(
-                key,
-                RawValue {
-                    text,
-                    source: Source::Env(var),
-                    mode: None,
-                },
-            );
-        }
-    }
-    raw.resolve().map(Some)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1354,70 +1273,6 @@ clouds:
         assert_eq!(c.auth_url.unwrap().value, "https://id/v3");
         assert_eq!(c.user_domain_name.unwrap().value, "Default");
         assert_eq!(c.username.unwrap().value, "u");
-    }
-
-    #[test]
-    fn resolve_reads_files_only_for_a_cloud() {
-        let fs = MemFs::default().with("/work/clouds.yaml", "clouds: [broken\n");
-        let env = env_of(&[("OS_AUTH_URL", "https://id"), ("OS_USERNAME", "u")]);
-        let home = Some(Path::new("/home/u"));
-        let c = resolve(None, &env, Path::new("/work"), home, &fs)
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.username.unwrap().value, "u");
-        assert!(resolve(Some("a"), &env, Path::new("/work"), home, &fs).is_err());
-        let none = env_of(&[]);
-        assert!(resolve(None, &none, Path::new("/work"), home, &fs)
-            .unwrap()
-            .is_none());
-        let fs = MemFs::default().with("/work/clouds.yaml", DEMO);
-        let c = resolve(Some("demo"), &none, Path::new("/work"), home, &fs)
-            .unwrap()
-            .unwrap();
-        assert_eq!(c.cloud.as_deref(), Some("demo"));
-    }
-
-    #[test]
-    fn env_vars_form_a_config() {
-        assert!(from_env(&env_of(&[("OS_USERNAME", "u")]))
-            .unwrap()
-            .is_none());
-        let env = env_of(&[
-            ("OS_AUTH_URL", "http://127.0.0.1:5000/v3"),
-            ("OS_USERNAME", "demo"),
-            ("OS_PASSWORD", "demopass"),
-            ("OS_USER_DOMAIN_NAME", "Default"),
-            ("OS_TENANT_NAME", "demo"),
-            ("OS_DOMAIN_ID", "default"),
-            ("OS_ENDPOINT_TYPE", "publicURL"),
-            ("OS_REGION_NAME", "RegionTwo"),
-            ("OS_INSECURE", "true"),
-            ("OS_IMAGE_ENDPOINT_OVERRIDE", ""),
-        ]);
-        let c = from_env(&env).unwrap().unwrap();
-        assert_eq!(c.cloud, None);
-        assert_eq!(c.project_name.as_ref().unwrap().value, "demo");
-        assert_eq!(
-            c.project_name.as_ref().unwrap().source,
-            Source::Env("OS_TENANT_NAME")
-        );
-        assert_eq!(c.user_domain_name.unwrap().value, "Default");
-        assert_eq!(c.project_domain_id.unwrap().value, "default");
-        assert_eq!(c.interface.unwrap().value, "publicURL");
-        assert_eq!(c.password.unwrap().value.expose(), "demopass");
-        assert!(c.insecure.unwrap().value);
-        assert!(c.image_endpoint_override.is_none());
-        let c = from_env(&env_of(&[
-            ("OS_ACCESS_KEY", "AK"),
-            ("OS_SECRET_KEY", "SK"),
-            ("OS_PROJECT_ID", "p"),
-        ]))
-        .unwrap()
-        .unwrap();
-        assert_eq!(
-            c.secret_key.unwrap().source.to_string(),
-            "from OS_SECRET_KEY"
-        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::report::{ImageResult, Outcome, Tally};
 use super::undo::{undo_ops, Journal};
@@ -22,6 +22,7 @@ use crate::client::{exchanges_on_this_thread, Client};
 use crate::commands::{self, Edit, RunSettings};
 use crate::error::{Error, Kind, Result};
 use crate::output::OutputFormat;
+use crate::patch::{Op, PatchFormat};
 
 /// A line on stderr; a closed stderr is not worth a panic (which would
 /// stop a worker).
@@ -154,6 +155,33 @@ fn name_of(value: &Value) -> Option<String> {
     value.get("name").and_then(Value::as_str).map(String::from)
 }
 
+/// The undo line of an edit that changed image `id`, from the image as it
+/// was before (`prior`): the ops that put back what the edit touched.
+pub(super) fn undo_of(
+    id: &str,
+    edit: &Edit,
+    prior: &Map<String, Value>,
+    format: PatchFormat,
+) -> Result<Vec<Op>> {
+    let mut present: HashSet<String> = prior.keys().cloned().collect();
+    let (ops, _) = commands::plan(edit, &mut present, format);
+    undo_ops(prior, &ops).map_err(|why| {
+        Error::runtime(format!(
+            "image '{id}' was changed, but its undo line cannot be made: {why}"
+        ))
+    })
+}
+
+/// Writes the undo line of image `id` (nothing when `undo` is empty).
+pub(super) fn record_undo(journal: &Journal, id: &str, undo: &[Op]) -> Result<bool> {
+    journal.record(id, undo).map_err(|e| {
+        Error::runtime(format!(
+            "image '{id}' was changed, but its undo line was not written: {}",
+            e.message
+        ))
+    })
+}
+
 /// Edits one image: resolves it, claims its ID, reads it first for the
 /// undo journal, sends the edit, writes the undo line.
 fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> Done {
@@ -208,21 +236,12 @@ fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> D
         result.result = Outcome::Changed;
         let prior = prior.map(|image| image.value);
         if let (Some(journal), Some(Value::Object(prior))) = (&options.journal, &prior) {
-            let mut present: HashSet<String> = prior.keys().cloned().collect();
-            let (ops, _) = commands::plan(&job.edit, &mut present, options.settings.patch_format);
-            let undo = undo_ops(prior, &ops).map_err(|why| {
-                Error::runtime(format!(
-                    "image {id} was changed, but its undo line cannot be made: {why}"
-                ))
-            })?;
+            let undo = undo_of(&id, &job.edit, prior, options.settings.patch_format)?;
             if undo.is_empty() {
                 result.result = Outcome::Unchanged;
-            } else if let Err(e) = journal.record(&id, &undo) {
+            } else if let Err(e) = record_undo(journal, &id, &undo) {
                 fatal = true;
-                return Err(Error::runtime(format!(
-                    "image {id} was changed, but its undo line was not written: {}",
-                    e.message
-                )));
+                return Err(e);
             }
         }
         Ok(())

@@ -13,7 +13,6 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{status_line, Credential, Transport};
@@ -391,12 +390,12 @@ fn read_key_file(f: &Sourced<PathBuf>) -> Result<Secret> {
 
 /// The cache file name of one lookup: a hash of what decides its answer.
 fn cache_key(iam: &Url, access_key: &str, region: &str) -> String {
-    let mut hash = Sha256::new();
+    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     for part in [iam.as_str(), access_key, region] {
         hash.update(part.as_bytes());
-        hash.update([0]);
+        hash.update(&[0]);
     }
-    hex::encode(hash.finalize())
+    hex::encode(hash.finish())
 }
 
 #[derive(Serialize, Deserialize)]

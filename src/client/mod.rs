@@ -39,7 +39,7 @@ pub struct Client {
     transport: Arc<Transport>,
     credential: Box<dyn Credential>,
     settings: ConnectionSettings,
-    retry: retry::RetryPolicy,
+    retry: crate::settings::retry::RetryPolicy,
 }
 
 thread_local! {
@@ -87,12 +87,12 @@ impl Client {
             transport,
             credential,
             settings,
-            retry: retry::RetryPolicy::default(),
+            retry: crate::settings::retry::RetryPolicy::default(),
         }
     }
 
     /// Sets `--retries` and `--retry-max-wait`.
-    pub fn set_retry(&mut self, policy: retry::RetryPolicy) {
+    pub fn set_retry(&mut self, policy: crate::settings::retry::RetryPolicy) {
         self.retry = policy;
     }
 
@@ -189,7 +189,7 @@ impl Client {
 
     /// Sends `request`; a 2xx answer is returned, any other is an error
     /// that keeps the answer. A transient failure is retried as the
-    /// [`retry::RetryPolicy`] decides (never a request that is not safe to
+    /// [`crate::settings::retry::RetryPolicy`] decides (never a request that is not safe to
     /// repeat once it may have reached the server); the final error says
     /// how many attempts were made. After a 401, a credential that can renew
     /// itself does, and the request is sent once more.

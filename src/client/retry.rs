@@ -9,15 +9,8 @@ use serde_json::Value;
 
 use crate::error::Error;
 use crate::patch::{Op, OpKind, PatchFormat};
+use crate::settings::retry::RetryPolicy;
 use crate::wire::{Reach, WireRequest};
-
-/// `--retries` when not given.
-pub const DEFAULT_RETRIES: u32 = 3;
-/// `--retry-max-wait` when not given.
-pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(30);
-/// The backoff before the first retry is drawn from `[0, BASE)`, before the
-/// second from `[0, 2 × BASE)`, and so on, up to the cap.
-pub const DEFAULT_BASE: Duration = Duration::from_millis(500);
 
 /// How a failed attempt failed, as far as the transport can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,26 +149,6 @@ pub enum Decision {
         reason: String,
     },
     GiveUp(GiveUp),
-}
-
-/// The retry settings: `--retries`, `--retry-max-wait` and the backoff base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Further attempts after the first one.
-    pub retries: u32,
-    /// No wait is longer than this, whatever the backoff or the server says.
-    pub max_wait: Duration,
-    pub base: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> RetryPolicy {
-        RetryPolicy {
-            retries: DEFAULT_RETRIES,
-            max_wait: DEFAULT_MAX_WAIT,
-            base: DEFAULT_BASE,
-        }
-    }
 }
 
 /// A source of uniform random numbers in `[0, 1)`, injectable for tests.
@@ -644,7 +617,7 @@ mod tests {
         }
         match decide(with(3600), Safety::READ, 1) {
             Decision::Retry { wait, reason } => {
-                assert_eq!(wait, DEFAULT_MAX_WAIT);
+                assert_eq!(wait, crate::settings::retry::DEFAULT_MAX_WAIT);
                 assert!(
                     reason.contains("asked for 3600.0 s; waiting 30.0 s"),
                     "{reason}"

@@ -31,7 +31,7 @@ fn settings(port: u16, timeout: Duration) -> ConnectionSettings {
 
 /// The client without retries: these servers answer one connection.
 fn once(mut client: Client) -> Client {
-    client.set_retry(retry::RetryPolicy {
+    client.set_retry(crate::settings::retry::RetryPolicy {
         retries: 0,
         ..Default::default()
     });

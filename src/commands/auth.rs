@@ -228,6 +228,7 @@ fn print(value: &Value, json: bool, options: &RunOptions) -> Result<()> {
     for (key, v) in map {
         let text = match v {
             Value::Null => "-".to_string(),
+            Value::Array(items) if items.is_empty() => "-".to_string(),
             Value::String(s) => s.clone(),
             Value::Array(items) => items
                 .iter()

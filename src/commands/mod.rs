@@ -5,7 +5,6 @@
 //! threads may run it at once with one shared `Client`.
 
 pub mod auth;
-pub mod batch;
 pub mod describe;
 pub mod generate;
 pub mod patch;

@@ -8,6 +8,7 @@ pub mod env;
 pub mod file;
 pub mod login;
 pub mod resolve;
+pub mod retry;
 pub mod table;
 
 use std::path::PathBuf;
@@ -104,7 +105,7 @@ pub struct RunOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BatchOptions {
     pub jobs: usize,
-    pub retry: crate::client::retry::RetryPolicy,
+    pub retry: retry::RetryPolicy,
     pub undo_file: Option<Sourced<std::path::PathBuf>>,
 }
 
@@ -274,11 +275,13 @@ pub fn run_options(
         diff: false,
         batch: BatchOptions {
             jobs: r.count("jobs").map_or(4, |c| c.value as usize),
-            retry: crate::client::retry::RetryPolicy {
-                retries: r.count("retries").map_or(3, |c| c.value as u32),
+            retry: retry::RetryPolicy {
+                retries: r
+                    .count("retries")
+                    .map_or(retry::DEFAULT_RETRIES, |c| c.value as u32),
                 max_wait: r
                     .seconds("retry_max_wait")
-                    .map_or(crate::client::retry::DEFAULT_MAX_WAIT, |s| {
+                    .map_or(retry::DEFAULT_MAX_WAIT, |s| {
                         Duration::from_secs_f64(s.value)
                     }),
                 ..Default::default()

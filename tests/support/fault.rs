@@ -58,8 +58,6 @@ pub enum Reply {
         /// Waited after the request was read, before anything is sent.
         delay: Duration,
     },
-    /// Exactly these bytes, then close (for malformed answers).
-    Raw { bytes: Vec<u8>, delay: Duration },
     /// Reads the whole request, then closes without a byte of answer.
     Hangup,
 }
@@ -135,14 +133,6 @@ impl Reply {
         .header("Retry-After", &retry_after_seconds.to_string())
     }
 
-    /// These raw bytes, then close.
-    pub fn raw(bytes: &[u8]) -> Reply {
-        Reply::Raw {
-            bytes: bytes.to_vec(),
-            delay: Duration::ZERO,
-        }
-    }
-
     /// Adds a header (to an `Answer`; other replies have none).
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         if let Reply::Answer { headers, .. } = &mut self {
@@ -154,7 +144,7 @@ impl Reply {
     /// Waits this long after reading the request before answering.
     pub fn delay(mut self, wait: Duration) -> Reply {
         match &mut self {
-            Reply::Answer { delay, .. } | Reply::Raw { delay, .. } => *delay = wait,
+            Reply::Answer { delay, .. } => *delay = wait,
             Reply::Hangup => {}
         }
         self
@@ -303,10 +293,6 @@ fn serve(stream: TcpStream, script: &[Reply], state: &Shared) {
     let mut out = stream;
     match reply {
         Reply::Hangup => {}
-        Reply::Raw { bytes, delay } => {
-            pause(delay, state);
-            let _ = out.write_all(&bytes);
-        }
         Reply::Answer {
             status,
             headers,

@@ -3,8 +3,6 @@
 //! (`fault`) for answers the sandbox never gives (redirects, 5xx, stalls,
 //! hostile bodies, TLS with a certificate the test makes).
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,6 +14,7 @@ use serde_json::Value;
 pub mod fault;
 pub mod proxy;
 pub mod pty;
+pub mod vendor;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_ims-patch");
 pub const SEED_ID: &str = "33ad552d-1149-471c-8190-ff6776174a00";

@@ -34,7 +34,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use md5::{Digest, Md5};
-use sha2::Sha512;
 
 use crate::context::{self, forbidden_action, Ctx};
 use crate::http::{ApiError, Request, Response};
@@ -230,7 +229,10 @@ impl Store {
             _ => None,
         };
         let mut memory = Blocks::default();
-        let (mut md5, mut sha) = (Md5::new(), Sha512::new());
+        let (mut md5, mut sha) = (
+            Md5::new(),
+            ring::digest::Context::new(&ring::digest::SHA512),
+        );
         let mut head = Vec::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
@@ -279,7 +281,7 @@ impl Store {
         Ok(Received {
             size,
             md5: hex(&md5.finalize()),
-            sha512: hex(&sha.finalize()),
+            sha512: hex(sha.finish().as_ref()),
             head,
             blob,
         })

@@ -13,18 +13,18 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::Edit;
-use crate::batch::apply::{check_all, ApplyLines};
-use crate::batch::lines::LineError;
-use crate::batch::report::ImageResult;
-use crate::batch::run::{self, failed, Item, Job, Options};
-use crate::batch::select::ImageList;
-use crate::batch::undo::{Journal, JournalMode};
+use super::apply::{check_all, ApplyLines};
+use super::lines::LineError;
+use super::report::ImageResult;
+use super::run::{self, failed, Item, Job, Options};
+use super::select::ImageList;
+use super::undo::{Journal, JournalMode};
 use crate::cli::{
     ApplyArgs, BatchControl, Command, DescribeArgs, ListArgs, PatchArgs, SelectionArgs,
     SetAttrArgs, UnsetAttrArgs,
 };
 use crate::client::Client;
+use crate::commands::{self, Edit};
 use crate::error::{Error, Kind, Result};
 use crate::output::OutputFormat;
 use crate::settings::RunOptions;
@@ -56,28 +56,28 @@ pub fn undoable(
     client: &Client,
     command: &Command,
     options: &RunOptions,
-) -> Option<Result<super::Outcome>> {
+) -> Option<Result<commands::Outcome>> {
     let path = options.batch.undo_file.as_ref()?;
     let (image, edit) = match command {
-        Command::Rename(a) => (a.image.clone(), Ok(super::rename::edit(a))),
-        Command::SetAttr(a) => (a.image.clone()?, super::set_attr::edit(a)),
-        Command::UnsetAttr(a) => (a.image.clone()?, super::unset_attr::edit(a)),
-        Command::Describe(a) => (a.image.clone()?, super::describe::edit(a)),
+        Command::Rename(a) => (a.image.clone(), Ok(commands::rename::edit(a))),
+        Command::SetAttr(a) => (a.image.clone()?, commands::set_attr::edit(a)),
+        Command::UnsetAttr(a) => (a.image.clone()?, commands::unset_attr::edit(a)),
+        Command::Describe(a) => (a.image.clone()?, commands::describe::edit(a)),
         Command::Patch(a) => (
             a.image.clone()?,
-            super::patch::read_input(&a.file)
-                .and_then(|(text, origin)| super::patch::edit(&text, &origin)),
+            commands::patch::read_input(&a.file)
+                .and_then(|(text, origin)| commands::patch::edit(&text, &origin)),
         ),
         _ => return None,
     };
-    let settings = super::RunSettings {
+    let settings = commands::RunSettings {
         patch_format: options.patch_format,
         dry_run: options.dry_run,
         read_first: options.diff,
     };
     Some(edit.and_then(|edit| {
         if options.dry_run {
-            return super::run_edit(client, settings, &image, &edit);
+            return commands::run_edit(client, settings, &image, &edit);
         }
         crate::patch::validate(&edit.ops)?;
         let journal = Journal::open(&path.value, JournalMode::CreateNew).map_err(|e| Error {
@@ -85,25 +85,15 @@ pub fn undoable(
             ..e
         })?;
         log::info!("--undo-file: the image is read before it is edited (two requests)");
-        let mut scratch = super::Outcome::default();
-        let (id, _) = super::resolve(client, &image, &mut scratch)?;
-        let prior = super::read_image(client, &id, &mut scratch)?;
-        let mut outcome = super::run_edit_with(client, settings, &id, &edit, Some(prior.clone()))
-            .map_err(super::ignore_missing_hint)?;
+        let mut scratch = commands::Outcome::default();
+        let (id, _) = commands::resolve(client, &image, &mut scratch)?;
+        let prior = commands::read_image(client, &id, &mut scratch)?;
+        let mut outcome =
+            commands::run_edit_with(client, settings, &id, &edit, Some(prior.clone()))
+                .map_err(commands::ignore_missing_hint)?;
         if let (false, Value::Object(prior)) = (outcome.unchanged, &prior.value) {
-            let mut present = prior.keys().cloned().collect();
-            let (ops, _) = super::plan(&edit, &mut present, options.patch_format);
-            let undo = crate::batch::undo::undo_ops(prior, &ops).map_err(|why| {
-                Error::runtime(format!(
-                    "image {id} was changed, but its undo line cannot be made: {why}"
-                ))
-            })?;
-            journal.record(&id, &undo).map_err(|e| {
-                Error::runtime(format!(
-                    "image {id} was changed, but its undo line was not written: {}",
-                    e.message
-                ))
-            })?;
+            let undo = run::undo_of(&id, &edit, prior, options.patch_format)?;
+            run::record_undo(&journal, &id, &undo)?;
         }
         scratch.sent.append(&mut outcome.sent);
         outcome.sent = scratch.sent;
@@ -117,7 +107,7 @@ fn shifted(image: &Option<String>, rest: &[String]) -> Vec<String> {
 }
 
 fn set_attr_edit(args: &SetAttrArgs) -> Result<Edit> {
-    super::set_attr::edit(&SetAttrArgs {
+    commands::set_attr::edit(&SetAttrArgs {
         diff: false,
         selection: SelectionArgs::default(),
         image: None,
@@ -126,7 +116,7 @@ fn set_attr_edit(args: &SetAttrArgs) -> Result<Edit> {
 }
 
 fn unset_attr_edit(args: &UnsetAttrArgs) -> Result<Edit> {
-    super::unset_attr::edit(&UnsetAttrArgs {
+    commands::unset_attr::edit(&UnsetAttrArgs {
         diff: false,
         selection: SelectionArgs::default(),
         ignore_missing: args.ignore_missing,
@@ -144,7 +134,7 @@ fn describe_edit(args: &DescribeArgs) -> Result<Edit> {
         ))
         .hint("the images come from the selection; quote the text as one argument"));
     }
-    super::describe::edit(&DescribeArgs {
+    commands::describe::edit(&DescribeArgs {
         diff: false,
         selection: SelectionArgs::default(),
         clear: args.clear,
@@ -168,8 +158,8 @@ fn patch_edit(args: &PatchArgs) -> Result<Edit> {
                 .hint("put the op list in a file: --file ops.json"),
         );
     }
-    let (text, origin) = super::patch::read_input(&args.file)?;
-    super::patch::edit(&text, &origin)
+    let (text, origin) = commands::patch::read_input(&args.file)?;
+    commands::patch::edit(&text, &origin)
 }
 
 /// A `--where KEY=VALUE` as a query pair.
@@ -298,7 +288,7 @@ fn batch_options(
         log::info!("--undo-file: each image is read before it is edited (two requests an image)");
     }
     Ok(Options {
-        settings: super::RunSettings {
+        settings: commands::RunSettings {
             patch_format: options.patch_format,
             dry_run: options.dry_run,
             read_first: false,
@@ -398,7 +388,7 @@ fn select_and_run(
     if let Some(Err(first)) = source.peek() {
         if first.image.starts_with("GET ") {
             return Err(Error::new(
-                first.exit_code.map_or(Kind::Runtime, kind_of_exit_code),
+                first.exit_code.map_or(Kind::Runtime, Kind::from_exit_code),
                 first.error.clone().unwrap_or_default(),
             ));
         }
@@ -416,21 +406,6 @@ fn describe_filters(filters: &[String]) -> String {
             .collect::<Vec<_>>()
             .join(" ")
     }
-}
-
-fn kind_of_exit_code(code: i32) -> Kind {
-    [
-        Kind::Usage,
-        Kind::Config,
-        Kind::Auth,
-        Kind::NotFound,
-        Kind::Conflict,
-        Kind::Rejected,
-        Kind::Server,
-    ]
-    .into_iter()
-    .find(|k| k.exit_code() == code)
-    .unwrap_or(Kind::Runtime)
 }
 
 /// `ims-patch apply FILE|-`.
@@ -531,7 +506,7 @@ pub fn list(client: &Client, args: &ListArgs, options: &RunOptions) -> Result<()
         ));
     }
     if !options.quiet {
-        crate::batch::run::note!(
+        super::run::note!(
             "ims-patch: {count} image{}",
             if count == 1 { "" } else { "s" }
         );
