@@ -894,6 +894,47 @@ mod tests {
         );
     }
 
+    /// More kept-alive connections than tiny_http's idle threads, opened
+    /// at once, are all answered. tiny_http runs each connection as one
+    /// pool task for its whole kept-alive life, and its pool queued a new
+    /// connection whenever a thread looked idle, counting threads already
+    /// woken for earlier connections: the extra connections were read by
+    /// nobody until another one closed (in a batch run, when the client
+    /// dropped its idle connections 2-4 s later). Here no connection closes
+    /// within a round, so a stranded one waits out the read timeout.
+    #[test]
+    fn many_kept_alive_connections_opened_at_once_are_all_served() {
+        let running = start(&Options {
+            port: 0,
+            ..Options::default()
+        })
+        .unwrap();
+        let addr = running.addr;
+        thread::spawn(move || running.serve(WORKERS));
+        for round in 0..20 {
+            // Connected back to back: the accept thread takes them from
+            // the backlog faster than the pool's threads wake up.
+            let streams: Vec<TcpStream> =
+                (0..12).map(|_| TcpStream::connect(addr).unwrap()).collect();
+            for mut s in &streams {
+                s.write_all(b"GET /v2/images HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+            }
+            for (n, s) in streams.iter().enumerate() {
+                // Generous: an answer takes milliseconds, a stranded
+                // connection forever.
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let answered = s.peek(&mut [0; 1]);
+                assert!(
+                    matches!(answered, Ok(1)),
+                    "round {round}: connection {n} of 12 not answered within 5 s: {answered:?}"
+                );
+                let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+                assert_eq!(read_response(&mut reader), 200);
+            }
+        }
+    }
+
     #[test]
     fn endpoint_hosts() {
         assert_eq!(endpoint_host("0.0.0.0".parse().unwrap()), "127.0.0.1");
