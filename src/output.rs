@@ -69,6 +69,39 @@ pub fn table(image: &Value, keep_order: bool, terminal: bool) -> Table {
     table_marked(image, keep_order, terminal, &|_| false)
 }
 
+/// A table of several columns (`list`, batch results) with `header`: on a
+/// terminal it fits the terminal's width as the image table does (cells
+/// wrap, except the first column, the image ID, kept whole for copying);
+/// elsewhere plain ASCII that never changes shape.
+pub fn rows_table_with<S: ToString>(terminal: bool, header: &[S]) -> Table {
+    let mut t = rows_table_plain(terminal);
+    if !header.is_empty() {
+        t.set_header(header.iter().map(ToString::to_string));
+        if let Some(first) = t.column_mut(0) {
+            first.set_constraint(comfy_table::ColumnConstraint::ContentWidth);
+        }
+    }
+    t
+}
+
+fn rows_table_plain(terminal: bool) -> Table {
+    let mut t = Table::new();
+    if terminal {
+        let width = crate::present::table_width(
+            crate::present::terminal_columns(1),
+            std::env::var_os("COLUMNS").as_deref(),
+            0,
+        );
+        t.load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(width);
+    } else {
+        t.load_style(presets::ASCII_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Disabled);
+    }
+    t
+}
+
 /// Like [`table`], with the rows whose key is `marked` in bold (the caller
 /// decides whether escape codes may be written) and, on a terminal, a
 /// width that survives a terminal reporting 0x0 (`present::table_width`).

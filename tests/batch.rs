@@ -658,3 +658,47 @@ fn a_second_ctrl_c_aborts_at_once() {
         started.elapsed()
     );
 }
+
+#[test]
+fn an_image_given_with_a_selection_is_refused_with_a_hint_for_the_selection_form() {
+    let sb = Sandbox::start();
+    let run = sb
+        .ims()
+        .args(["set-attr", "--where", "name=ims_test", "ims_test", "a=1"])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr.contains("'ims_test' is not KEY=VALUE"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("with --where or --images-from, every argument is an edit (no IMAGE)"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("set-attr IMAGE"),
+        "the one-image example misleads here: {}",
+        run.stderr
+    );
+    assert!(sb.request_lines().is_empty());
+}
+
+#[test]
+fn an_unreadable_image_list_names_the_option_it_came_from() {
+    let sb = Sandbox::start();
+    let run = sb
+        .ims()
+        .args(["set-attr", "--images-from", "/nonexistent/ids.txt", "a=1"])
+        .run();
+    run.code(2);
+    assert!(
+        run.stderr
+            .contains("cannot read the image list '/nonexistent/ids.txt' (from --images-from)"),
+        "{}",
+        run.stderr
+    );
+    assert!(sb.request_lines().is_empty());
+}

@@ -134,6 +134,33 @@ fn endpoint_and_token_work_as_before_with_no_identity_call() {
 }
 
 #[test]
+fn auth_status_with_nothing_configured_says_how_to_configure() {
+    let run = Ims::new().args(["auth", "status"]).run();
+    run.ok();
+    assert!(
+        run.stdout.starts_with("credential: none\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.lines().all(|l| !l.ends_with(' ')),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("no endpoint, token, key pair or login is configured"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--os-cloud"), "{}", run.stderr);
+    // The JSON stays as it was, for scripts.
+    let run = Ims::new().args(["auth", "status", "-o", "json"]).run();
+    run.ok();
+    assert_eq!(run.json()["credential"], "none");
+}
+
+#[test]
 fn auth_commands_need_a_login_and_status_names_sources() {
     let run = Ims::new().args(["auth", "token"]).run();
     run.code(3);

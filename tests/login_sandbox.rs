@@ -176,6 +176,37 @@ fn os_variables_with_an_application_credential() {
 }
 
 #[test]
+fn a_region_with_no_image_endpoint_is_named_with_where_it_was_set() {
+    let sandbox = start(&[]);
+    let login = Login::new(&sandbox, Some("Nowhere"), "demopass");
+    let run = login.ims().args(["rename", DEMO_ID, "x"]).run();
+    run.code(3);
+    assert!(
+        run.stderr
+            .contains("no 'public' endpoint in region 'Nowhere'"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("region_name 'Nowhere' was set (from cloud 'sb' in"),
+        "{}",
+        run.stderr
+    );
+    let run = login
+        .ims()
+        .args(["--os-region-name", "Elsewhere", "rename", DEMO_ID, "x"])
+        .run();
+    run.code(3);
+    assert!(
+        run.stderr
+            .contains("region_name 'Elsewhere' was set (from --os-region-name)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn the_catalog_endpoint_is_chosen_by_region() {
     let sandbox = start(&[]);
     let login = Login::new(&sandbox, None, "demopass");

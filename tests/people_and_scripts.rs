@@ -288,3 +288,82 @@ fn value_for_list_and_batch_results() {
     assert!(run.stderr.contains("--diff"), "{}", run.stderr);
     assert_eq!(sb.image(SEED_ID)["__os_bit"], "32");
 }
+
+#[test]
+fn diff_dry_run_of_a_remove_that_would_be_refused_fails_as_the_edit_would() {
+    let sb = Sandbox::start();
+    // The real edit is refused (409, exit 6): the review must not say it is fine.
+    let real = sb
+        .ims()
+        .args(["unset-attr", SEED_ID, "__nope", "--diff"])
+        .run();
+    real.code(6);
+    sb.clear_journal();
+    let run = sb
+        .ims()
+        .args([
+            "unset-attr",
+            SEED_ID,
+            "__os_bit",
+            "__nope",
+            "--diff",
+            "--dry-run",
+        ])
+        .run();
+    run.code(6);
+    assert!(run.stderr.contains("'__nope' is not set"), "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was sent"), "{}", run.stderr);
+    assert!(run.stderr.contains("--ignore-missing"), "{}", run.stderr);
+    assert_eq!(sb.request_lines(), [format!("GET /v2/images/{SEED_ID}")]);
+    // With --ignore-missing the review shows what would be removed.
+    let run = sb
+        .ims()
+        .args([
+            "unset-attr",
+            SEED_ID,
+            "__os_bit",
+            "__nope",
+            "--diff",
+            "--dry-run",
+        ])
+        .arg("--ignore-missing")
+        .run();
+    run.ok();
+    assert_eq!(run.stdout, "__os_bit: \"64\" → (not set)\n");
+}
+
+#[test]
+fn list_and_batch_result_tables_fit_the_terminal() {
+    let sb = Sandbox::start();
+    let widest = |screen: &str| screen.lines().map(|l| l.chars().count()).max().unwrap();
+    let run = on_terminal(
+        sb.ims().args([
+            "list",
+            "--field",
+            "__os_version",
+            "--field",
+            "__description",
+        ]),
+        60,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(widest(&run.screen) <= 60, "{}", run.screen);
+    // A failure's long error is wrapped inside its cell, not past the edge.
+    let run = on_terminal(
+        sb.ims().args([
+            "unset-attr",
+            "--where",
+            "name=ims_test",
+            "__not_set_anywhere",
+        ]),
+        100,
+    );
+    assert_eq!(run.code, 6, "{}", run.stderr);
+    assert!(widest(&run.screen) <= 100, "{}", run.screen);
+    assert!(run.screen.contains("failed"), "{}", run.screen);
+    assert!(
+        run.screen.contains(&format!(" {SEED_ID} ")),
+        "{}",
+        run.screen
+    );
+}

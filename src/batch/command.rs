@@ -113,6 +113,15 @@ fn set_attr_edit(args: &SetAttrArgs) -> Result<Edit> {
         image: None,
         pairs: shifted(&args.image, &args.pairs),
     })
+    .map_err(|mut e| {
+        // The one-image example (`set-attr IMAGE ...`) misleads here.
+        if e.hints.iter().any(|h| h.contains("set-attr IMAGE")) {
+            e.hints = vec![
+                "with --where or --images-from, every argument is an edit (no IMAGE): for example, ims-patch set-attr --where name=NAME __os_bit=64".into(),
+            ];
+        }
+        e
+    })
 }
 
 fn unset_attr_edit(args: &UnsetAttrArgs) -> Result<Edit> {
@@ -318,15 +327,20 @@ fn line_failure(origin: &str, e: LineError) -> ImageResult {
 }
 
 /// Opens FILE, or standard input for `-`.
-fn open_input(path: &Path, what: &str) -> Result<(Box<dyn BufRead + Send>, String)> {
+/// `source` names the option the path came from (` (from --images-from)`).
+fn open_input(path: &Path, what: &str, source: &str) -> Result<(Box<dyn BufRead + Send>, String)> {
     if path == Path::new("-") {
         return Ok((
             Box::new(BufReader::new(std::io::stdin())),
             "standard input".into(),
         ));
     }
-    let file = File::open(path)
-        .map_err(|e| Error::usage(format!("cannot read {what} '{}': {e}", path.display())))?;
+    let file = File::open(path).map_err(|e| {
+        Error::usage(format!(
+            "cannot read {what} '{}'{source}: {e}",
+            path.display()
+        ))
+    })?;
     Ok((
         Box::new(BufReader::new(file)),
         format!("'{}'", path.display()),
@@ -341,7 +355,7 @@ fn select_and_run(
 ) -> Result<i32> {
     crate::patch::validate(&edit.ops)?;
     if let Some(path) = &selection.images_from {
-        let (reader, origin) = open_input(path, "the image list")?;
+        let (reader, origin) = open_input(path, "the image list", " (from --images-from)")?;
         let batch = batch_options(
             options,
             &selection.control,
@@ -412,13 +426,13 @@ fn describe_filters(filters: &[String]) -> String {
 pub fn apply(client: &Client, args: &ApplyArgs, options: &RunOptions) -> Result<i32> {
     let mut total = None;
     if args.file != Path::new("-") {
-        let (reader, origin) = open_input(&args.file, "the edits file")?;
+        let (reader, origin) = open_input(&args.file, "the edits file", "")?;
         match check_all(reader) {
             Ok(count) => total = Some(count as u64),
             Err(errors) => return Err(errors.to_error(&origin)),
         }
     }
-    let (reader, origin) = open_input(&args.file, "the edits file")?;
+    let (reader, origin) = open_input(&args.file, "the edits file", "")?;
     let batch = batch_options(
         options,
         &args.control,
@@ -486,13 +500,8 @@ pub fn list(client: &Client, args: &ListArgs, options: &RunOptions) -> Result<()
     }
     if options.output == OutputFormat::Table && count > 0 {
         use std::io::IsTerminal;
-        let mut table = comfy_table::Table::new();
-        if std::io::stdout().is_terminal() {
-            table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-        } else {
-            table.load_style(comfy_table::presets::ASCII_FULL_CONDENSED);
-        }
-        table.set_header(columns.iter().map(|c| c.to_ascii_uppercase()));
+        let header: Vec<String> = columns.iter().map(|c| c.to_ascii_uppercase()).collect();
+        let mut table = crate::output::rows_table_with(std::io::stdout().is_terminal(), &header);
         for row in rows {
             table.add_row(row);
         }

@@ -457,13 +457,8 @@ where
 
 fn print_table(rows: &[[String; 6]]) -> Result<()> {
     use std::io::IsTerminal;
-    let mut table = comfy_table::Table::new();
-    if std::io::stdout().is_terminal() {
-        table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-    } else {
-        table.load_style(comfy_table::presets::ASCII_FULL_CONDENSED);
-    }
-    table.set_header(ImageResult::COLUMNS);
+    let mut table =
+        crate::output::rows_table_with(std::io::stdout().is_terminal(), &ImageResult::COLUMNS);
     for row in rows {
         table.add_row(row.iter().map(|c| crate::sanitize::escape(c).into_owned()));
     }

@@ -220,7 +220,16 @@ impl KeystoneSession {
             &token.catalog,
             c.interface.as_ref().map(|s| s.value.as_str()),
             c.region_name.as_ref().map(|s| s.value.as_str()),
-        )?;
+        )
+        .map_err(|e| {
+            // Name where the chosen region and interface were set.
+            [("region_name", &c.region_name), ("interface", &c.interface)]
+                .into_iter()
+                .filter_map(|(name, v)| v.as_ref().map(|v| (name, v)))
+                .fold(e, |e, (name, v)| {
+                    e.hint(format!("{name} '{}' was set ({})", v.value, v.source))
+                })
+        })?;
         let endpoint = Endpoint::parse(&url)
             .map_err(|why| Error::config(format!("the catalog's image URL '{url}': {why}")))?;
         if !endpoint.is_https() && !endpoint.is_loopback() && !self.login.allow_http {

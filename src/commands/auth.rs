@@ -27,7 +27,12 @@ pub fn run(connection: ConnectionSettings, options: &RunOptions, args: &AuthArgs
     };
     let json = options.output == OutputFormat::Json;
     if let AuthCommand::Status = args.what {
-        return print(&status(&connection, session.as_ref()), json, options);
+        print(&status(&connection, session.as_ref()), json, options)?;
+        if matches!(connection.credential, CredentialSource::None) && !options.quiet {
+            eprintln!("ims-patch: no endpoint, token, key pair or login is configured");
+            eprintln!("hint: {NO_LOGIN_HINT}");
+        }
+        return Ok(());
     }
     let Some(session) = session else {
         return Err(no_login(&connection.credential));
@@ -60,8 +65,11 @@ pub fn run(connection: ConnectionSettings, options: &RunOptions, args: &AuthArgs
     }
 }
 
+/// How to configure a Keystone login.
+const NO_LOGIN_HINT: &str = "select a cloud of clouds.yaml with --os-cloud NAME or OS_CLOUD, or set OS_AUTH_URL with OS_USERNAME, OS_PASSWORD, ... (an openrc file), or put auth_url and its keys in a profile";
+
 fn no_login(credential: &CredentialSource) -> Error {
-    let hint = "select a cloud of clouds.yaml with --os-cloud NAME or OS_CLOUD, or set OS_AUTH_URL with OS_USERNAME, OS_PASSWORD, ... (an openrc file), or put auth_url and its keys in a profile";
+    let hint = NO_LOGIN_HINT;
     match credential {
         CredentialSource::AkSk(_) => Error::config(
             "the access key pair signs each request: there is no login and no token to show",

@@ -278,6 +278,26 @@ pub fn plan(
     (ops, skipped)
 }
 
+/// The first key that `edit` removes while it is not set (after the edit's
+/// own earlier ops), unless `--ignore-missing` skips those: Glance refuses
+/// such a PATCH with 409.
+pub fn first_missing_remove(edit: &Edit, present: &HashSet<String>) -> Option<String> {
+    if edit.ignore_missing {
+        return None;
+    }
+    let mut present = present.clone();
+    for op in &edit.ops {
+        match op.kind {
+            OpKind::Remove if !present.remove(&op.key) => return Some(op.key.clone()),
+            OpKind::Remove => {}
+            OpKind::Add | OpKind::Replace => {
+                present.insert(op.key.clone());
+            }
+        }
+    }
+    None
+}
+
 /// Whether sending `edit` needs the image's current attributes first.
 pub fn needs_read(edit: &Edit, format: PatchFormat) -> bool {
     edit.ignore_missing
@@ -326,6 +346,19 @@ pub fn run_edit_with(
         Some(Value::Object(obj)) => obj.keys().cloned().collect(),
         _ => CORE.iter().map(|k| k.to_string()).collect(),
     };
+    let read = current.is_some();
+    if settings.dry_run && read {
+        // The real edit would be refused (409): a dry run must not say it is fine.
+        if let Some(key) = first_missing_remove(edit, &present) {
+            return Err(Error::new(
+                Kind::Conflict,
+                format!(
+                    "'{key}' is not set on image {id}, so the server would refuse to remove it (409); nothing was sent"
+                ),
+            )
+            .hint("--ignore-missing skips attributes that are not set"));
+        }
+    }
     let (ops, skipped) = plan(edit, &mut present, format);
     outcome.skipped = skipped;
     outcome.ops = ops.clone();
@@ -482,6 +515,23 @@ mod tests {
         let (ops, skipped) = plan(&edit, &mut keys(&["a"]), PatchFormat::V21);
         assert_eq!(ops, vec![Op::remove("a")]);
         assert_eq!(skipped, ["b", "a"]);
+    }
+
+    #[test]
+    fn a_remove_of_an_unset_key_is_found_in_edit_order() {
+        let present = keys(&["a"]);
+        let edit = Edit::new(vec![Op::remove("a"), Op::remove("a")]);
+        assert_eq!(first_missing_remove(&edit, &present).as_deref(), Some("a"));
+        let edit = Edit::new(vec![
+            Op::add("b", json!("1")),
+            Op::remove("b"),
+            Op::remove("a"),
+        ]);
+        assert_eq!(first_missing_remove(&edit, &present), None);
+        let mut edit = Edit::new(vec![Op::remove("c")]);
+        assert_eq!(first_missing_remove(&edit, &present).as_deref(), Some("c"));
+        edit.ignore_missing = true;
+        assert_eq!(first_missing_remove(&edit, &present), None);
     }
 
     #[test]
