@@ -573,6 +573,64 @@ fn ctrl_c_finishes_in_flight_reports_the_rest_not_started_and_exits_130() {
 }
 
 #[test]
+fn ctrl_c_while_results_flow_notes_it_at_once_and_the_summary_says_interrupted() {
+    // Results arrive every few milliseconds, never 100 ms apart: the note
+    // must not wait for a quiet moment, and the summary must say why the
+    // rest was not started.
+    let quick = Reply::json(200, &image_json(SEED_ID)).delay(Duration::from_millis(20));
+    let fault = Fault::always(quick);
+    let ids: String = (0..400)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}\n"))
+        .collect();
+    let mut child = fault
+        .ims()
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "4",
+            "-o",
+            "json",
+            "k=v",
+        ])
+        .stdin(&ids)
+        .spawn();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    for _ in 0..3 {
+        std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let results = json_lines(&format!("{first}{rest}"));
+    assert_eq!(results.len(), 400);
+    assert!(
+        results.iter().any(|r| r["result"] == "not_started"),
+        "the run was stopped early"
+    );
+    assert_eq!(
+        stderr
+            .matches("interrupted: finishing the requests in flight")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let summary = stderr.lines().last().unwrap_or_default();
+    assert!(summary.contains("not started (interrupted)"), "{stderr}");
+}
+
+#[test]
 fn undo_file_on_a_single_image_edit_reads_first_and_restores() {
     let sb = Sandbox::start();
     let before = sb.image(SEED_ID);

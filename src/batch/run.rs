@@ -377,18 +377,18 @@ where
         drop(job_rx);
         let mut stdout = std::io::stdout().lock();
         loop {
+            // Checked before every receive, not only when results pause:
+            // a busy run must say at once that it heard the Ctrl-C.
+            if interrupted.load(Ordering::SeqCst) && !told {
+                told = true;
+                options.stop.store(true, Ordering::SeqCst);
+                bar.suspend(|| {
+                    crate::batch::run::note!("ims-patch: interrupted: finishing the requests in flight; Ctrl-C again aborts at once")
+                });
+            }
             let done = match done_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(done) => done,
-                Err(RecvTimeoutError::Timeout) => {
-                    if interrupted.load(Ordering::SeqCst) && !told {
-                        told = true;
-                        options.stop.store(true, Ordering::SeqCst);
-                        bar.suspend(|| {
-                            crate::batch::run::note!("ims-patch: interrupted: finishing the requests in flight; Ctrl-C again aborts at once")
-                        });
-                    }
-                    continue;
-                }
+                Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             if done.fatal {
@@ -450,7 +450,8 @@ where
         print_table(&rows)?;
     }
     if !options.quiet || tally.count(Outcome::Failed) > 0 || is_interrupted {
-        crate::batch::run::note!("ims-patch: {tally}");
+        let why = if is_interrupted { " (interrupted)" } else { "" };
+        crate::batch::run::note!("ims-patch: {tally}{why}");
     }
     Ok(tally.exit_status(is_interrupted))
 }
