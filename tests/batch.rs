@@ -129,6 +129,62 @@ fn images_from_reads_ids_and_names_edits_each_image_once() {
 }
 
 #[test]
+fn an_image_named_twice_is_skipped_with_the_line_it_repeats() {
+    let sb = Sandbox::start();
+    let ids = create_tagged(&sb, "twice", 2);
+    // Line 3 names by name the image line 1 gives by ID.
+    let list = format!("{}\n{}\nbatch-twice-0\n", ids[0], ids[1]);
+    let run = sb
+        .ims()
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "1",
+            "-o",
+            "json",
+            "k=v",
+        ])
+        .stdin(&list)
+        .run();
+    run.ok();
+    let results = json_lines(&run.stdout);
+    let skipped: Vec<_> = results
+        .iter()
+        .filter(|r| r["result"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{}", run.stdout);
+    assert_eq!(skipped[0]["image"], ids[0].as_str());
+    assert_eq!(
+        skipped[0]["error"], "the same image as line 1",
+        "{}",
+        run.stdout
+    );
+    let run = sb
+        .ims()
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "1",
+            "-o",
+            "table",
+            "k=v",
+        ])
+        .stdin(&list)
+        .run();
+    run.ok();
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("skipped"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(row.contains("the same image as line 1"), "{}", run.stdout);
+}
+
+#[test]
 fn a_selection_matching_nothing_is_exit_5_with_nothing_sent() {
     let sb = Sandbox::start();
     sb.clear_journal();

@@ -6,7 +6,7 @@
 //! (finish what is in flight, the rest `not_started`, exit 130) and the
 //! undo journal (a line on disk before the image's result is reported).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
@@ -41,6 +41,8 @@ pub struct Job {
     pub image: String,
     /// The name, when the selection already knows it.
     pub name: Option<String>,
+    /// The input line it came from, when it came from one.
+    pub line: Option<usize>,
     pub edit: Edit,
 }
 
@@ -75,7 +77,9 @@ pub struct Options {
 /// never two requests for one image at once, whatever names led to it.
 #[derive(Default)]
 struct Claims {
-    state: Mutex<(HashSet<String>, HashSet<String>)>,
+    /// The images being edited; the images edited once (with `once`), with
+    /// the input line of the job that claimed each.
+    state: Mutex<(HashSet<String>, HashMap<String, Option<usize>>)>,
     released: Condvar,
 }
 
@@ -93,13 +97,14 @@ impl Drop for Claim<'_> {
 }
 
 impl Claims {
-    /// Waits until no other worker edits `id`, then claims it; `None` when
-    /// `once` and the image was already edited in this run.
-    fn claim(&self, id: &str, once: bool) -> Option<Claim<'_>> {
+    /// Waits until no other worker edits `id`, then claims it for the job
+    /// of input `line`; when `once` and the image was already edited in
+    /// this run, `Err` with the line of the job that edited it.
+    fn claim(&self, id: &str, once: bool, line: Option<usize>) -> Result<Claim<'_>, Option<usize>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if once && state.1.contains(id) {
-                return None;
+            if let Some(first) = state.1.get(id).filter(|_| once) {
+                return Err(*first);
             }
             if !state.0.contains(id) {
                 break;
@@ -108,9 +113,9 @@ impl Claims {
         }
         state.0.insert(id.to_string());
         if once {
-            state.1.insert(id.to_string());
+            state.1.insert(id.to_string(), line);
         }
-        Some(Claim {
+        Ok(Claim {
             claims: self,
             id: id.to_string(),
         })
@@ -204,10 +209,17 @@ fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> D
         if let Some(found) = &found {
             result.name = name_of(&found.value).or(result.name.take());
         }
-        let Some(_claim) = claims.claim(&id, options.once_per_image) else {
-            // Another line named the same image; it is edited once.
-            result.result = Outcome::Skipped;
-            return Ok(());
+        let _claim = match claims.claim(&id, options.once_per_image, job.line) {
+            Ok(claim) => claim,
+            Err(first) => {
+                // Another line named the same image; it is edited once.
+                result.result = Outcome::Skipped;
+                result.error = Some(match first {
+                    Some(n) => format!("the same image as line {n}"),
+                    None => "the same image as an earlier one".to_string(),
+                });
+                return Ok(());
+            }
         };
         let prior = match &options.journal {
             Some(_) if !options.settings.dry_run => {
@@ -475,12 +487,16 @@ mod tests {
     #[test]
     fn a_claim_is_exclusive_and_once_per_image_skips_repeats() {
         let claims = Claims::default();
-        let first = claims.claim("a", true).expect("first claim");
+        let first = claims.claim("a", true, Some(3)).expect("first claim");
         drop(first);
-        assert!(claims.claim("a", true).is_none(), "edited once");
-        let held = claims.claim("b", false).expect("free");
+        assert_eq!(
+            claims.claim("a", true, Some(7)).err(),
+            Some(Some(3)),
+            "edited once"
+        );
+        let held = claims.claim("b", false, None).expect("free");
         let waited = std::thread::scope(|s| {
-            let waiter = s.spawn(|| claims.claim("b", false).is_some());
+            let waiter = s.spawn(|| claims.claim("b", false, None).is_ok());
             std::thread::sleep(Duration::from_millis(50));
             assert!(!waiter.is_finished(), "a second claim waits");
             drop(held);
