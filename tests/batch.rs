@@ -185,6 +185,62 @@ fn an_image_named_twice_is_skipped_with_the_line_it_repeats() {
 }
 
 #[test]
+fn dry_run_with_json_prints_one_json_object_per_planned_request() {
+    let sb = Sandbox::start();
+    let ids = create_tagged(&sb, "dryjson", 2);
+    sb.clear_journal();
+    let run = sb
+        .ims()
+        .env("IMS_PATCH_TOKEN", "dry-run-secret-token")
+        .args([
+            "--dry-run",
+            "set-attr",
+            "--where",
+            "__batch=dryjson",
+            "-o",
+            "json",
+            "k=v",
+        ])
+        .run();
+    run.ok();
+    let planned = json_lines(&run.stdout);
+    assert_eq!(planned.len(), 2, "{}", run.stdout);
+    for p in &planned {
+        assert_eq!(p["result"], "planned", "{p}");
+        assert!(ids.iter().any(|id| p["image"] == id.as_str()), "{p}");
+        assert!(
+            p["name"].as_str().unwrap().starts_with("batch-dryjson-"),
+            "{p}"
+        );
+        let request = &p["request"];
+        assert_eq!(request["method"], "PATCH");
+        assert!(
+            request["url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/v2/images/{}", p["image"].as_str().unwrap())),
+            "{p}"
+        );
+        assert_eq!(request["headers"]["X-Auth-Token"], "<redacted>", "{p}");
+        assert_eq!(
+            request["body"],
+            serde_json::json!([{"op": "add", "path": "/k", "value": "v"}]),
+            "{p}"
+        );
+    }
+    assert!(!run.stdout.contains("dry-run-secret-token"));
+    assert!(
+        run.stderr.contains("2 PATCH requests not sent"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !sb.request_lines().iter().any(|l| l.starts_with("PATCH")),
+        "nothing sent"
+    );
+}
+
+#[test]
 fn a_selection_matching_nothing_is_exit_5_with_nothing_sent() {
     let sb = Sandbox::start();
     sb.clear_journal();

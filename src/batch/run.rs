@@ -233,7 +233,17 @@ fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> D
             commands::run_edit_with(client, options.settings, &id, &job.edit, prior.clone())
                 .map_err(commands::ignore_missing_hint)?;
         if let Some(request) = &outcome.planned {
-            planned = Some(client.render(request)?);
+            // With -o json, one JSON object a request, so `| jq` works.
+            planned = Some(match options.output {
+                OutputFormat::Json => serde_json::json!({
+                    "image": id,
+                    "name": result.name,
+                    "result": "planned",
+                    "request": client.render_json(request)?,
+                })
+                .to_string(),
+                _ => client.render(request)?,
+            });
             result.result = Outcome::Skipped;
             return Ok(());
         }
