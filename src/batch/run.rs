@@ -73,13 +73,16 @@ pub struct Options {
     pub stop: Arc<AtomicBool>,
 }
 
+/// Each image edited once, with the input line of the job that claimed it.
+type EditedOnce = HashMap<String, Option<usize>>;
+
 /// The image IDs in flight, and with `once_per_image` those already done:
 /// never two requests for one image at once, whatever names led to it.
 #[derive(Default)]
 struct Claims {
     /// The images being edited; the images edited once (with `once`), with
     /// the input line of the job that claimed each.
-    state: Mutex<(HashSet<String>, HashMap<String, Option<usize>>)>,
+    state: Mutex<(HashSet<String>, EditedOnce)>,
     released: Condvar,
 }
 
