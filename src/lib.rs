@@ -97,6 +97,13 @@ pub fn run(cli: Cli, matches: &ArgMatches) -> Result<i32> {
                         .map_err(|_| Error::usage("the token (from --token) is not UTF-8 text"))?,
                 ),
             };
+            // clap reads `sandbox --` as no COMMAND at all; a `--` typed
+            // with nothing after it is a command forgotten, not a wish
+            // for a server that runs until Ctrl-C.
+            if args.command.is_empty() && std::env::args_os().last().is_some_and(|a| a == "--") {
+                return Err(Error::usage("'--' is not followed by a command")
+                    .hint("ims-patch sandbox -- COMMAND [ARGS...]: runs COMMAND against a fresh sandbox; without '--' the sandbox runs until Ctrl-C"));
+            }
             if !args.command.is_empty() {
                 let port_given = matches
                     .subcommand_matches("sandbox")

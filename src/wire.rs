@@ -115,6 +115,27 @@ impl WireRequest {
         }
         out
     }
+
+    /// The request as one JSON object (`--dry-run -o json`): `method`,
+    /// `url`, `headers` (name to value, credentials redacted) and `body`
+    /// (the JSON it holds, else its text; null when none).
+    pub fn to_json(&self) -> serde_json::Value {
+        let headers: serde_json::Map<String, serde_json::Value> = self
+            .headers
+            .iter()
+            .map(|h| (h.name.clone(), h.display_value().into()))
+            .collect();
+        let body = self.body.as_ref().map(|body| {
+            serde_json::from_slice::<serde_json::Value>(body)
+                .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned().into())
+        });
+        serde_json::json!({
+            "method": self.method,
+            "url": self.url.as_str(),
+            "headers": headers,
+            "body": body,
+        })
+    }
 }
 
 /// A response as received: status, headers, and the body bytes exactly as
@@ -208,6 +229,10 @@ mod tests {
         let text = r.render();
         assert!(text.starts_with("PATCH https://ims.example/v2/images/x\n"));
         assert!(text.contains("X-Auth-Token: <redacted>\n"));
+        let json = r.to_json();
+        assert_eq!(json["headers"]["X-Auth-Token"], "<redacted>");
+        assert_eq!(json["method"], "PATCH");
+        assert!(!json.to_string().contains("s3cret"));
         assert!(!text.contains("s3cret"));
         assert!(!format!("{r:?}").contains("s3cret"));
         assert!(text.contains("\"op\": \"replace\""));

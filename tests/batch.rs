@@ -129,6 +129,118 @@ fn images_from_reads_ids_and_names_edits_each_image_once() {
 }
 
 #[test]
+fn an_image_named_twice_is_skipped_with_the_line_it_repeats() {
+    let sb = Sandbox::start();
+    let ids = create_tagged(&sb, "twice", 2);
+    // Line 3 names by name the image line 1 gives by ID.
+    let list = format!("{}\n{}\nbatch-twice-0\n", ids[0], ids[1]);
+    let run = sb
+        .ims()
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "1",
+            "-o",
+            "json",
+            "k=v",
+        ])
+        .stdin(&list)
+        .run();
+    run.ok();
+    let results = json_lines(&run.stdout);
+    let skipped: Vec<_> = results
+        .iter()
+        .filter(|r| r["result"] == "skipped")
+        .collect();
+    assert_eq!(skipped.len(), 1, "{}", run.stdout);
+    assert_eq!(skipped[0]["image"], ids[0].as_str());
+    assert_eq!(
+        skipped[0]["error"], "the same image as line 1",
+        "{}",
+        run.stdout
+    );
+    let run = sb
+        .ims()
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "1",
+            "-o",
+            "table",
+            "k=v",
+        ])
+        .stdin(&list)
+        .run();
+    run.ok();
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("skipped"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(row.contains("the same image as line 1"), "{}", run.stdout);
+}
+
+#[test]
+fn dry_run_with_json_prints_one_json_object_per_planned_request() {
+    let sb = Sandbox::start();
+    let ids = create_tagged(&sb, "dryjson", 2);
+    sb.clear_journal();
+    let run = sb
+        .ims()
+        .env("IMS_PATCH_TOKEN", "dry-run-secret-token")
+        .args([
+            "--dry-run",
+            "set-attr",
+            "--where",
+            "__batch=dryjson",
+            "-o",
+            "json",
+            "k=v",
+        ])
+        .run();
+    run.ok();
+    let planned = json_lines(&run.stdout);
+    assert_eq!(planned.len(), 2, "{}", run.stdout);
+    for p in &planned {
+        assert_eq!(p["result"], "planned", "{p}");
+        assert!(ids.iter().any(|id| p["image"] == id.as_str()), "{p}");
+        assert!(
+            p["name"].as_str().unwrap().starts_with("batch-dryjson-"),
+            "{p}"
+        );
+        let request = &p["request"];
+        assert_eq!(request["method"], "PATCH");
+        assert!(
+            request["url"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("/v2/images/{}", p["image"].as_str().unwrap())),
+            "{p}"
+        );
+        assert_eq!(request["headers"]["X-Auth-Token"], "<redacted>", "{p}");
+        assert_eq!(
+            request["body"],
+            serde_json::json!([{"op": "add", "path": "/k", "value": "v"}]),
+            "{p}"
+        );
+    }
+    assert!(!run.stdout.contains("dry-run-secret-token"));
+    assert!(
+        run.stderr.contains("2 PATCH requests not sent"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !sb.request_lines().iter().any(|l| l.starts_with("PATCH")),
+        "nothing sent"
+    );
+}
+
+#[test]
 fn a_selection_matching_nothing_is_exit_5_with_nothing_sent() {
     let sb = Sandbox::start();
     sb.clear_journal();
@@ -570,6 +682,64 @@ fn ctrl_c_finishes_in_flight_reports_the_rest_not_started_and_exits_130() {
     assert_eq!(fault.requests().len(), changed);
     assert!(stderr.contains("not started"), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
+}
+
+#[test]
+fn ctrl_c_while_results_flow_notes_it_at_once_and_the_summary_says_interrupted() {
+    // Results arrive every few milliseconds, never 100 ms apart: the note
+    // must not wait for a quiet moment, and the summary must say why the
+    // rest was not started.
+    let quick = Reply::json(200, &image_json(SEED_ID)).delay(Duration::from_millis(20));
+    let fault = Fault::always(quick);
+    let ids: String = (0..400)
+        .map(|i| format!("00000000-0000-4000-8000-{i:012}\n"))
+        .collect();
+    let mut child = fault
+        .ims()
+        .args([
+            "set-attr",
+            "--images-from",
+            "-",
+            "--jobs",
+            "4",
+            "-o",
+            "json",
+            "k=v",
+        ])
+        .stdin(&ids)
+        .spawn();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    for _ in 0..3 {
+        std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let results = json_lines(&format!("{first}{rest}"));
+    assert_eq!(results.len(), 400);
+    assert!(
+        results.iter().any(|r| r["result"] == "not_started"),
+        "the run was stopped early"
+    );
+    assert_eq!(
+        stderr
+            .matches("interrupted: finishing the requests in flight")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    let summary = stderr.lines().last().unwrap_or_default();
+    assert!(summary.contains("not started (interrupted)"), "{stderr}");
 }
 
 #[test]

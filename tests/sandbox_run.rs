@@ -232,3 +232,56 @@ fn with_a_key_pair_the_command_signs_its_requests() {
         .run();
     run.code(4);
 }
+
+#[test]
+fn a_bare_double_dash_is_refused_not_taken_for_a_server() {
+    let mut child = Ims::new().args(["sandbox", "--"]).spawn();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(2),
+        "a server was started: {stderr}"
+    );
+    assert!(
+        stderr.contains("hint: ims-patch sandbox -- COMMAND [ARGS...]"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_port_in_use_gets_a_hint_line() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let run = Ims::new()
+        .args([
+            "sandbox",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--",
+            "true",
+        ])
+        .run();
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("address in use"), "{}", run.stderr);
+    let hint = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("hint: "))
+        .unwrap_or_else(|| panic!("no hint line: {}", run.stderr));
+    assert!(hint.contains("--port 0"), "{}", run.stderr);
+}

@@ -367,6 +367,7 @@ fn select_and_run(
             Ok(selected) => Ok(Job {
                 image: selected.image,
                 name: None,
+                line: Some(selected.line),
                 edit: edit.clone(),
             }),
             Err(e) => Err(line_failure(&origin, e)),
@@ -388,6 +389,7 @@ fn select_and_run(
             Some(id) => Ok(Job {
                 image: id.to_string(),
                 name: image.get("name").and_then(Value::as_str).map(String::from),
+                line: None,
                 edit: edit.clone(),
             }),
             None => Err(failed(
@@ -445,6 +447,7 @@ pub fn apply(client: &Client, args: &ApplyArgs, options: &RunOptions) -> Result<
             Ok(edit) => Ok(Job {
                 image: edit.image,
                 name: None,
+                line: None,
                 edit: Edit::new(edit.ops),
             }),
             Err(e) => Err(line_failure(&origin, e)),

@@ -6,7 +6,7 @@
 //! (finish what is in flight, the rest `not_started`, exit 130) and the
 //! undo journal (a line on disk before the image's result is reported).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
@@ -41,6 +41,8 @@ pub struct Job {
     pub image: String,
     /// The name, when the selection already knows it.
     pub name: Option<String>,
+    /// The input line it came from, when it came from one.
+    pub line: Option<usize>,
     pub edit: Edit,
 }
 
@@ -71,11 +73,16 @@ pub struct Options {
     pub stop: Arc<AtomicBool>,
 }
 
+/// Each image edited once, with the input line of the job that claimed it.
+type EditedOnce = HashMap<String, Option<usize>>;
+
 /// The image IDs in flight, and with `once_per_image` those already done:
 /// never two requests for one image at once, whatever names led to it.
 #[derive(Default)]
 struct Claims {
-    state: Mutex<(HashSet<String>, HashSet<String>)>,
+    /// The images being edited; the images edited once (with `once`), with
+    /// the input line of the job that claimed each.
+    state: Mutex<(HashSet<String>, EditedOnce)>,
     released: Condvar,
 }
 
@@ -93,13 +100,14 @@ impl Drop for Claim<'_> {
 }
 
 impl Claims {
-    /// Waits until no other worker edits `id`, then claims it; `None` when
-    /// `once` and the image was already edited in this run.
-    fn claim(&self, id: &str, once: bool) -> Option<Claim<'_>> {
+    /// Waits until no other worker edits `id`, then claims it for the job
+    /// of input `line`; when `once` and the image was already edited in
+    /// this run, `Err` with the line of the job that edited it.
+    fn claim(&self, id: &str, once: bool, line: Option<usize>) -> Result<Claim<'_>, Option<usize>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if once && state.1.contains(id) {
-                return None;
+            if let Some(first) = state.1.get(id).filter(|_| once) {
+                return Err(*first);
             }
             if !state.0.contains(id) {
                 break;
@@ -108,9 +116,9 @@ impl Claims {
         }
         state.0.insert(id.to_string());
         if once {
-            state.1.insert(id.to_string());
+            state.1.insert(id.to_string(), line);
         }
-        Some(Claim {
+        Ok(Claim {
             claims: self,
             id: id.to_string(),
         })
@@ -204,10 +212,17 @@ fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> D
         if let Some(found) = &found {
             result.name = name_of(&found.value).or(result.name.take());
         }
-        let Some(_claim) = claims.claim(&id, options.once_per_image) else {
-            // Another line named the same image; it is edited once.
-            result.result = Outcome::Skipped;
-            return Ok(());
+        let _claim = match claims.claim(&id, options.once_per_image, job.line) {
+            Ok(claim) => claim,
+            Err(first) => {
+                // Another line named the same image; it is edited once.
+                result.result = Outcome::Skipped;
+                result.error = Some(match first {
+                    Some(n) => format!("the same image as line {n}"),
+                    None => "the same image as an earlier one".to_string(),
+                });
+                return Ok(());
+            }
         };
         let prior = match &options.journal {
             Some(_) if !options.settings.dry_run => {
@@ -221,7 +236,17 @@ fn edit_one(client: &Client, options: &Options, claims: &Claims, job: &Job) -> D
             commands::run_edit_with(client, options.settings, &id, &job.edit, prior.clone())
                 .map_err(commands::ignore_missing_hint)?;
         if let Some(request) = &outcome.planned {
-            planned = Some(client.render(request)?);
+            // With -o json, one JSON object a request, so `| jq` works.
+            planned = Some(match options.output {
+                OutputFormat::Json => serde_json::json!({
+                    "image": id,
+                    "name": result.name,
+                    "result": "planned",
+                    "request": client.render_json(request)?,
+                })
+                .to_string(),
+                _ => client.render(request)?,
+            });
             result.result = Outcome::Skipped;
             return Ok(());
         }
@@ -377,18 +402,18 @@ where
         drop(job_rx);
         let mut stdout = std::io::stdout().lock();
         loop {
+            // Checked before every receive, not only when results pause:
+            // a busy run must say at once that it heard the Ctrl-C.
+            if interrupted.load(Ordering::SeqCst) && !told {
+                told = true;
+                options.stop.store(true, Ordering::SeqCst);
+                bar.suspend(|| {
+                    crate::batch::run::note!("ims-patch: interrupted: finishing the requests in flight; Ctrl-C again aborts at once")
+                });
+            }
             let done = match done_rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(done) => done,
-                Err(RecvTimeoutError::Timeout) => {
-                    if interrupted.load(Ordering::SeqCst) && !told {
-                        told = true;
-                        options.stop.store(true, Ordering::SeqCst);
-                        bar.suspend(|| {
-                            crate::batch::run::note!("ims-patch: interrupted: finishing the requests in flight; Ctrl-C again aborts at once")
-                        });
-                    }
-                    continue;
-                }
+                Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             if done.fatal {
@@ -450,7 +475,8 @@ where
         print_table(&rows)?;
     }
     if !options.quiet || tally.count(Outcome::Failed) > 0 || is_interrupted {
-        crate::batch::run::note!("ims-patch: {tally}");
+        let why = if is_interrupted { " (interrupted)" } else { "" };
+        crate::batch::run::note!("ims-patch: {tally}{why}");
     }
     Ok(tally.exit_status(is_interrupted))
 }
@@ -474,12 +500,16 @@ mod tests {
     #[test]
     fn a_claim_is_exclusive_and_once_per_image_skips_repeats() {
         let claims = Claims::default();
-        let first = claims.claim("a", true).expect("first claim");
+        let first = claims.claim("a", true, Some(3)).expect("first claim");
         drop(first);
-        assert!(claims.claim("a", true).is_none(), "edited once");
-        let held = claims.claim("b", false).expect("free");
+        assert_eq!(
+            claims.claim("a", true, Some(7)).err(),
+            Some(Some(3)),
+            "edited once"
+        );
+        let held = claims.claim("b", false, None).expect("free");
         let waited = std::thread::scope(|s| {
-            let waiter = s.spawn(|| claims.claim("b", false).is_some());
+            let waiter = s.spawn(|| claims.claim("b", false, None).is_ok());
             std::thread::sleep(Duration::from_millis(50));
             assert!(!waiter.is_finished(), "a second claim waits");
             drop(held);

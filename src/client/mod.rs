@@ -187,6 +187,11 @@ impl Client {
         Ok(self.authorize(request)?.render())
     }
 
+    /// The same as one JSON object (`--dry-run -o json`).
+    pub fn render_json(&self, request: &WireRequest) -> Result<serde_json::Value> {
+        Ok(self.authorize(request)?.to_json())
+    }
+
     /// Sends `request`; a 2xx answer is returned, any other is an error
     /// that keeps the answer. A transient failure is retried as the
     /// [`crate::settings::retry::RetryPolicy`] decides (never a request that is not safe to

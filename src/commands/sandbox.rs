@@ -13,7 +13,20 @@ use crate::error::{Error, Result};
 /// `token` is the global `--token`, taken only when given on the command
 /// line (a token in the environment is meant for the client, not this).
 pub fn run(args: &SandboxArgs, token: Option<String>) -> Result<()> {
-    ims_patch_sandbox::run(options(args, token)).map_err(|e| Error::runtime(format!("{e:#}")))
+    ims_patch_sandbox::run(options(args, token)).map_err(start_error)
+}
+
+/// The sandbox's error as this tool's: a bind failure's advice (`cannot
+/// listen on ADDR: address in use; stop ... or use --port 0 ...`) goes on
+/// a `hint:` line.
+fn start_error(e: impl std::fmt::Display) -> Error {
+    let text = format!("{e:#}");
+    match text.split_once("; ") {
+        Some((message, advice)) if text.starts_with("cannot listen on ") => {
+            Error::runtime(message).hint(advice)
+        }
+        _ => Error::runtime(text),
+    }
 }
 
 fn options(args: &SandboxArgs, token: Option<String>) -> ims_patch_sandbox::Options {
@@ -127,8 +140,7 @@ pub fn run_command(args: &SandboxArgs, token: Option<String>, port_given: bool) 
     if !port_given {
         opts.port = 0;
     }
-    let sandbox =
-        ims_patch_sandbox::start_background(&opts).map_err(|e| Error::runtime(format!("{e:#}")))?;
+    let sandbox = ims_patch_sandbox::start_background(&opts).map_err(start_error)?;
     let dir = tempfile::tempdir()
         .map_err(|e| Error::runtime(format!("cannot make a temporary directory: {e}")))?;
     let config = dir.path().join("config.toml");
