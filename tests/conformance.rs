@@ -931,6 +931,18 @@ fn client() -> Client {
         .unwrap()
 }
 
+/// Clears `protected` on an image, so the test leaves it deletable.
+fn unprotect(http: &Client, base: &str, id: &str) {
+    send(
+        http,
+        base,
+        "PATCH",
+        &format!("/v2/images/{id}"),
+        Some(V21),
+        Some(&op("replace", "/protected", json!(false)).to_string()),
+    );
+}
+
 fn send(
     http: &Client,
     base: &str,
@@ -1011,14 +1023,7 @@ fn run_case(http: &Client, base: &str, case: &Case) -> Outcome {
         .as_ref()
         .is_some_and(|i| i["protected"] == json!(true))
     {
-        send(
-            http,
-            base,
-            "PATCH",
-            &format!("/v2/images/{id}"),
-            Some(V21),
-            Some(&op("replace", "/protected", json!(false)).to_string()),
-        );
+        unprotect(http, base, &id);
     }
     Outcome {
         statuses,
@@ -1365,14 +1370,7 @@ fn image_lists_agree_with_real_glance() {
     }
     // Leave nothing protected behind.
     for (base, ids) in [(&glance, &created[0]), (&sb.endpoint, &created[1])] {
-        send(
-            &http,
-            base,
-            "PATCH",
-            &format!("/v2/images/{}", ids[4]),
-            Some(V21),
-            Some(&op("replace", "/protected", json!(false)).to_string()),
-        );
+        unprotect(&http, base, &ids[4]);
     }
     assert!(
         failures.is_empty(),
@@ -1763,14 +1761,7 @@ fn run_data_case(http: &Client, base: &str, case: &DataCase) -> DataOutcome {
         .as_ref()
         .is_some_and(|i| i["protected"] == json!(true))
     {
-        send(
-            http,
-            base,
-            "PATCH",
-            &format!("/v2/images/{id}"),
-            Some(V21),
-            Some(&op("replace", "/protected", json!(false)).to_string()),
-        );
+        unprotect(http, base, &id);
     }
     DataOutcome { answers, image }
 }
@@ -2037,14 +2028,7 @@ fn where_lists_agree_with_real_glance() {
         }
     }
     for (base, ids) in [(&glance, &created[0]), (&sb.endpoint, &created[1])] {
-        send(
-            &http,
-            base,
-            "PATCH",
-            &format!("/v2/images/{}", ids[4]),
-            Some(V21),
-            Some(&op("replace", "/protected", json!(false)).to_string()),
-        );
+        unprotect(&http, base, &ids[4]);
     }
     assert!(
         failures.is_empty(),

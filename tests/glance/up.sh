@@ -158,34 +158,7 @@ PID=$!
 printf '%s\n' "$PID" >"$PIDFILE"
 
 TIMEOUT=${IMS_PATCH_GLANCE_TIMEOUT:-60}
-if ! "$VENV/bin/python" - "$URL" "$PID" "$TIMEOUT" <<'PY'
-import os, sys, time, urllib.request, urllib.error
-url, pid, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-deadline = time.monotonic() + timeout
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-        with open("/proc/%d/stat" % pid) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                raise ProcessLookupError
-    except (ProcessLookupError, FileNotFoundError):
-        print("uWSGI exited", file=sys.stderr)
-        sys.exit(1)
-    try:
-        # uWSGI accepts connections before a worker has loaded Glance, so
-        # one attempt may block for a while.
-        left = deadline - time.monotonic()
-        urllib.request.urlopen(url + "/", timeout=max(1.0, min(10.0, left)))
-    except urllib.error.HTTPError as e:
-        if e.code == 300:
-            sys.exit(0)
-    except Exception:
-        pass
-    time.sleep(0.2)
-print("no 300 from GET %s/ within %g s" % (url, timeout), file=sys.stderr)
-sys.exit(1)
-PY
-then
+if ! "$VENV/bin/python" "$HERE/../lib/wait_uwsgi.py" "$URL/" "$PID" "$TIMEOUT" 300; then
   log "server did not come up; last lines of $LOGFILE:"
   tail -n 60 "$LOGFILE" >&2 || true
   glance_stop_group "$PID" || true

@@ -54,30 +54,5 @@ PY
 # keystone_wait PYTHON URL PID TIMEOUT: wait until GET URL answers 200, or
 # fail when uWSGI (PID) exits or TIMEOUT seconds pass.
 keystone_wait() {
-  "$1" - "$2" "$3" "$4" <<'PY'
-import os, sys, time, urllib.request, urllib.error
-url, pid, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-deadline = time.monotonic() + timeout
-while time.monotonic() < deadline:
-    try:
-        os.kill(pid, 0)
-        with open("/proc/%d/stat" % pid) as f:
-            if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                raise ProcessLookupError
-    except (ProcessLookupError, FileNotFoundError):
-        print("uWSGI exited", file=sys.stderr)
-        sys.exit(1)
-    try:
-        # uWSGI accepts connections before the worker has loaded Keystone,
-        # so one attempt may block for a while.
-        left = deadline - time.monotonic()
-        with urllib.request.urlopen(url, timeout=max(1.0, min(15.0, left))) as r:
-            if r.status == 200:
-                sys.exit(0)
-    except Exception:
-        pass
-    time.sleep(0.2)
-print("no 200 from GET %s within %g s" % (url, timeout), file=sys.stderr)
-sys.exit(1)
-PY
+  "$1" "$(dirname "${BASH_SOURCE[0]}")/../lib/wait_uwsgi.py" "$2" "$3" "$4" 200
 }
