@@ -49,4 +49,4 @@ hyperfine -N --warmup 20 --min-runs 200 "$@" \
   -n "rename, token" "env -i ${token_env[*]} $bin -q rename $id bench" \
   -n "rename, AK/SK" "env -i ${aksk_env[*]} $bin -q rename $id bench"
 
-cargo test --release --quiet --lib signing_an_edit -- --ignored --nocapture 2>/dev/null | grep 'signing one PATCH'
+cargo test --release --quiet --lib bench_signing_an_edit -- --ignored --nocapture 2>/dev/null | grep 'signing one PATCH'

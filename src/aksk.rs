@@ -722,29 +722,4 @@ mod tests {
             "20261201T120059Z"
         );
     }
-
-    /// Signing must stay well under 0.1 ms. A measurement, not a timed
-    /// assertion: `cargo test --release --lib aksk::tests::bench -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "a benchmark: run with --release --ignored --nocapture"]
-    fn bench_sign() {
-        let u = url(&format!(
-            "{HOST}/v2/images/33ad552d-1149-471c-8190-ff6776174a00?name=ims%20test&limit=10"
-        ));
-        let k = key(Some(PROJECT), Some("token"));
-        let rounds = 20_000u32;
-        let start = std::time::Instant::now();
-        for _ in 0..rounds {
-            std::hint::black_box(sign(
-                "PATCH",
-                std::hint::black_box(&u),
-                &[("Content-Type", PATCH_TYPE)],
-                PATCH_BODY,
-                &k,
-                vector_time(),
-            ));
-        }
-        let per = start.elapsed() / rounds;
-        println!("aksk::sign: {per:?} per request ({rounds} rounds)");
-    }
 }

@@ -523,10 +523,11 @@ mod tests {
     }
 
     /// Signing an edit's PATCH as the client does (clone, sign, add the
-    /// headers): bench/aksk.sh runs this in release and reports the time.
+    /// headers). A measurement, not a timed assertion: bench/aksk.sh runs
+    /// it in release and reports the time (the bound is 0.1 ms).
     #[test]
-    #[ignore = "a timing, meaningful in release: run by bench/aksk.sh"]
-    fn signing_an_edit_takes_under_a_tenth_of_a_millisecond() {
+    #[ignore = "a benchmark, meaningful in release: run by bench/aksk.sh"]
+    fn bench_signing_an_edit() {
         let request = WireRequest::new(
             "PATCH",
             Url::parse("https://ims.eu-de.otc.t-systems.com/v2/images/33ad552d-1149-471c-8190-ff6776174a00").unwrap(),
@@ -550,7 +551,6 @@ mod tests {
             "signing one PATCH: {:.1} µs (mean of {runs})",
             each.as_secs_f64() * 1e6
         );
-        assert!(each < Duration::from_micros(100), "{each:?}");
     }
 
     #[test]
